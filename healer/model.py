@@ -1,0 +1,300 @@
+"""The healer's vocabulary: alerts, evidence, diagnoses, decisions and incidents.
+
+Plain frozen values passed between the pipeline steps. Anything that crosses
+into JSON (the API, the store, the email) goes through `to_dict`, so the
+contract field names live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from fleet.facts import ContainerFacts
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as RFC 3339 UTC with milliseconds, as the API and emails show time."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Category(StrEnum):
+    CONFIGURATION = "configuration"
+    RESOURCE = "resource"
+    DEPENDENCY = "dependency"
+    CRASH = "crash"
+    UNKNOWN = "unknown"
+
+
+class Source(StrEnum):
+    RULES = "rules"
+    LLM = "llm"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    HEALED = "healed"
+    FAILED = "failed"
+    QUARANTINED = "quarantined"
+    SKIPPED = "skipped"
+    RESOLVED = "resolved"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not IncidentStatus.OPEN
+
+
+class Mode(StrEnum):
+    CHECK = "check"
+    HEAL = "heal"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert of an Alertmanager v4 webhook (or a synthetic one from a scan)."""
+
+    fingerprint: str
+    status: str  # "firing" | "resolved"
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    starts_at: float
+    ends_at: float | None = None
+    generator_url: str = ""
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def container(self) -> str:
+        return self.labels.get("container", "")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "warning")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "startsAt": iso(self.starts_at),
+            "endsAt": iso(self.ends_at),
+            "generatorURL": self.generator_url,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the healer saw of a container when an incident was processed.
+
+    Log and health lines are already redacted and size-capped: nothing in here
+    may leak a secret into the model, the email or the history.
+    """
+
+    container: str
+    facts: ContainerFacts | None
+    log_lines: tuple[str, ...] = ()
+    health_output: tuple[str, ...] = ()
+    collected_at: float = 0.0
+    truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        facts = self.facts
+        return {
+            "container": self.container,
+            "exists": facts is not None,
+            "state": facts.state if facts else None,
+            "exit_code": facts.exit_code if facts else None,
+            "oom_killed": facts.oom_killed if facts else None,
+            "health_status": facts.health_status if facts else None,
+            "restart_count": facts.restart_count if facts else None,
+            "image": facts.image if facts else None,
+            "started_at": iso(facts.started_at) if facts else None,
+            "finished_at": iso(facts.finished_at) if facts else None,
+            "log_lines": list(self.log_lines),
+            "health_output": list(self.health_output),
+            "collected_at": iso(self.collected_at),
+            "truncated": self.truncated,
+        }
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why a container failed and whether restarting it can help.
+
+    `source` says who wrote it. `evidence` holds the lines it rests on, quoted
+    verbatim from the logs or health output. `note` records, e.g., why a model
+    answer was not used; it is display text only and never steers control flow.
+    """
+
+    category: Category
+    root_cause: str
+    restart_safe: bool
+    recommendation: str
+    source: Source
+    evidence: tuple[str, ...] = ()
+    signature: str = ""
+    note: str = ""
+
+    def with_note(self, note: str) -> Diagnosis:
+        return replace(self, note=note)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category.value,
+            "root_cause": self.root_cause,
+            "restart_safe": self.restart_safe,
+            "recommendation": self.recommendation,
+            "source": self.source.value,
+            "evidence": list(self.evidence),
+            "signature": self.signature,
+            "note": self.note,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Diagnosis:
+        return cls(
+            category=Category(data["category"]),
+            root_cause=str(data["root_cause"]),
+            restart_safe=bool(data["restart_safe"]),
+            recommendation=str(data["recommendation"]),
+            source=Source(data["source"]),
+            evidence=tuple(str(x) for x in data.get("evidence", ())),
+            signature=str(data.get("signature", "")),
+            note=str(data.get("note", "")),
+        )
+
+
+@dataclass(frozen=True)
+class ActionAttempt:
+    """One restart the healer issued, with its outcome and timing."""
+
+    attempt: int
+    action: str  # "restart"
+    started_at: float
+    finished_at: float | None = None
+    result: str = "pending"  # pending | ok | error
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        duration = None
+        if self.finished_at is not None:
+            duration = round(self.finished_at - self.started_at, 3)
+        return {
+            "attempt": self.attempt,
+            "action": self.action,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "duration_seconds": duration,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Whether the container came back and stayed back after the last restart."""
+
+    ok: bool
+    state: str
+    health_status: str
+    summary: str
+    checked_at: float
+    waited_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "state": self.state,
+            "health_status": self.health_status,
+            "summary": self.summary,
+            "checked_at": iso(self.checked_at),
+            "waited_seconds": round(self.waited_seconds, 3),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], checked_at: float) -> Verification:
+        return cls(
+            ok=bool(data["ok"]),
+            state=str(data["state"]),
+            health_status=str(data["health_status"]),
+            summary=str(data["summary"]),
+            checked_at=checked_at,
+            waited_seconds=float(data.get("waited_seconds", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policy allows for one incident, and the reason a human can read."""
+
+    restart: bool
+    status: IncidentStatus  # the status the incident takes when no restart is issued
+    reason: str
+    quarantine: bool = False
+    notify: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "restart": self.restart,
+            "status": self.status.value,
+            "reason": self.reason,
+            "quarantine": self.quarantine,
+            "notify": self.notify,
+        }
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One alert's life in the healer, as stored and as the API shows it."""
+
+    id: int
+    container: str
+    alertname: str
+    status: IncidentStatus
+    mode: Mode
+    opened_at: float
+    alert: Alert
+    closed_at: float | None = None
+    resolved_at: float | None = None
+    stage: str = "queued"
+    evidence: Evidence | None = None
+    diagnosis: Diagnosis | None = None
+    decision: Decision | None = None
+    actions: tuple[ActionAttempt, ...] = ()
+    verification: Verification | None = None
+    notifications: tuple[Mapping[str, Any], ...] = ()
+    related_alerts: tuple[str, ...] = field(default=())
+
+    @property
+    def severity(self) -> str:
+        return self.alert.severity
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "container": self.container,
+            "alertname": self.alertname,
+            "status": self.status.value,
+            "mode": self.mode.value,
+            "severity": self.severity,
+            "stage": self.stage,
+            "opened_at": iso(self.opened_at),
+            "closed_at": iso(self.closed_at),
+            "resolved_at": iso(self.resolved_at),
+            "alert": self.alert.to_dict(),
+            "evidence": self.evidence.to_dict() if self.evidence else None,
+            "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None,
+            "decision": self.decision.to_dict() if self.decision else None,
+            "actions": [a.to_dict() for a in self.actions],
+            "verification": self.verification.to_dict() if self.verification else None,
+            "notifications": [dict(n) for n in self.notifications],
+            "related_alerts": list(self.related_alerts),
+        }

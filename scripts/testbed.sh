@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Prepares the real parts the test suite talks to, and nothing else:
+#   a Docker Engine that answers, the Prometheus and Alertmanager binaries,
+#   the local busybox test image (no registry is reachable here), and the venv.
+# Idempotent: when everything is present it only checks and returns in a second or two.
+# System packages are installed only as root on Debian (CI and fresh build machines);
+# elsewhere a missing part is reported with the command that would fix it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATE=.testbed
+VENV=${VENV:-.venv}
+TEST_IMAGE=${TEST_IMAGE:-itops-test/busybox:1}
+mkdir -p "$STATE"
+
+say() { printf '[testbed] %s\n' "$*"; }
+die() { printf '[testbed] ERROR: %s\n' "$*" >&2; exit 1; }
+
+can_install() { [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null; }
+
+APT_UPDATED=0
+apt_install() {
+    if ! can_install; then
+        die "missing: $*. Install with: sudo apt-get install -y $*"
+    fi
+    if [ "$APT_UPDATED" = 0 ]; then
+        say "apt-get update"
+        apt-get update -qq >"$STATE/apt.log" 2>&1 || { tail -20 "$STATE/apt.log"; die "apt-get update failed"; }
+        APT_UPDATED=1
+    fi
+    say "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >>"$STATE/apt.log" 2>&1 \
+        || { tail -20 "$STATE/apt.log"; die "apt-get install $* failed"; }
+}
+
+docker_answers() { timeout 10 docker info >/dev/null 2>&1; }
+
+ensure_docker() {
+    if command -v docker >/dev/null && docker_answers; then
+        say "Docker Engine answers: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+        return
+    fi
+    can_install || die "no Docker daemon answers. Start Docker (or run as root on Debian to let the test bed install it)."
+    command -v dockerd >/dev/null || apt_install docker.io iptables ca-certificates
+    say "starting dockerd (log: $STATE/dockerd.log)"
+    # setsid: the daemon must outlive make; the pid file lets the disruptive test stop and restart it.
+    setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 < /dev/null &
+    echo $! >"$STATE/dockerd.pid"
+    for _ in $(seq 1 60); do
+        if docker_answers; then
+            touch "$STATE/dockerd.owned"
+            say "dockerd is up"
+            return
+        fi
+        sleep 1
+    done
+    tail -30 "$STATE/dockerd.log" >&2
+    die "dockerd did not answer within 60 s"
+}
+
+ensure_binaries() {
+    local missing=()
+    command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
+    command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+    [ -x /bin/busybox ] || missing+=(busybox-static)
+    command -v docker-compose >/dev/null || missing+=(docker-compose)
+    command -v chromium >/dev/null || missing+=(chromium)
+    if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+    say "prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}'), alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | awk '{print $3}')"
+}
+
+ensure_test_image() {
+    if docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
+        say "test image $TEST_IMAGE present"
+        return
+    fi
+    say "building $TEST_IMAGE from busybox-static"
+    local root
+    root=$(mktemp -d)
+    mkdir -p "$root/bin" "$root/www" "$root/tmp" "$root/etc" "$root/root"
+    cp /bin/busybox "$root/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+    done
+    echo "ok" >"$root/www/index.html"
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+    chmod 1777 "$root/tmp"
+    tar -C "$root" -c . | docker import \
+        -c 'ENV PATH=/bin' -c 'CMD ["sh"]' -c 'LABEL org.opencontainers.image.title=itops-test-busybox' \
+        - "$TEST_IMAGE" >/dev/null
+    rm -rf "$root"
+}
+
+ensure_venv() {
+    local py=${PYTHON:-python3}
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating $VENV with $($py --version)"
+        "$py" -m venv "$VENV"
+        "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+    fi
+    local stamp="$VENV/.requirements.sha"
+    local want
+    want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        say "installing Python requirements into $VENV"
+        "$VENV/bin/pip" install -q -r requirements-dev.txt 2>&1 | grep -v '^WARNING: Location' || true
+        "$VENV/bin/python" -c 'import flask, docker, prometheus_client, pytest' \
+            || die "pip install -r requirements-dev.txt failed"
+        echo "$want" >"$stamp"
+    fi
+}
+
+ensure_binaries
+ensure_docker
+ensure_test_image
+ensure_venv
+say "ready"
