@@ -1,0 +1,32 @@
+# The one test command is `make test`: it prepares the test bed (Docker Engine,
+# Prometheus, Alertmanager, test images, venv) when parts are missing, lints,
+# type-checks and runs the whole suite against real parts.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: test testbed lint format unit bench demo clean
+
+test: testbed lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+testbed:
+	@bash scripts/testbed.sh
+
+lint: testbed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: testbed
+	$(PY) -m bench.exporter_scrape
+
+demo: testbed
+	$(PY) -m scripts.demo
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache
