@@ -1,0 +1,1 @@
+"""Container-health exporter: Docker state for Prometheus, kept current by the events stream."""

@@ -27,6 +27,18 @@ WEB_CMD = ["httpd", "-f", "-p", "80", "-h", "/www"]
 SLEEP_CMD = ["sleep", "100000"]
 
 
+class TestContainer(Container):
+    """A Container whose name is known to be set (the factory always names them)."""
+
+    @property
+    def name(self) -> str:
+        return str(super().name)
+
+    @property
+    def id(self) -> str:
+        return str(super().id)
+
+
 class ContainerFactory:
     """Creates containers for one test session and removes them all at the end."""
 
@@ -51,7 +63,7 @@ class ContainerFactory:
         healthcheck: Mapping[str, Any] | None = None,
         start: bool = True,
         **kwargs: Any,
-    ) -> Container:
+    ) -> TestContainer:
         """Create (and by default start) a container from the local test image.
 
         `managed=True` adds `environment=production`; `healthcheck` takes the
@@ -69,9 +81,14 @@ class ContainerFactory:
             healthcheck=dict(healthcheck) if healthcheck else None,
             **kwargs,
         )
+        made = TestContainer(
+            attrs=container.attrs,
+            client=container.client,
+            collection=container.collection,  # type: ignore[arg-type]
+        )
         if start:
-            container.start()
-        return container
+            made.start()
+        return made
 
     def cleanup(self) -> None:
         for container in self.client.containers.list(

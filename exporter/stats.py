@@ -1,0 +1,102 @@
+"""Background CPU and memory sampling with bounded concurrency.
+
+A plain `stats(stream=False)` waits for two daemon samples (~2 s per
+container); `one_shot=True` answers in milliseconds. Samples are written to
+the cache, so scrapes never wait on them and may lag by one interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from exporter.cache import ContainerCache, Usage
+
+log = logging.getLogger(__name__)
+
+
+def parse_usage(stats: Mapping[str, Any], now: float) -> Usage | None:
+    """CPU seconds and working-set memory from one stats answer, like `docker stats` shows."""
+    cpu = (stats.get("cpu_stats") or {}).get("cpu_usage") or {}
+    memory = stats.get("memory_stats") or {}
+    if "total_usage" not in cpu or "usage" not in memory:
+        return None  # the container stopped between listing and sampling
+    detail = memory.get("stats") or {}
+    # Page cache that can be reclaimed is not pressure: subtract inactive file
+    # pages (cgroup v1 reports total_inactive_file, v2 inactive_file).
+    inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))
+    usage = float(memory["usage"])
+    if 0 < inactive < usage:
+        usage -= float(inactive)
+    return Usage(cpu_seconds=float(cpu["total_usage"]) / 1e9, memory_bytes=usage, sampled_at=now)
+
+
+class StatsSampler:
+    def __init__(
+        self,
+        client_factory: Callable[[], docker.APIClient],
+        cache: ContainerCache,
+        *,
+        interval: float,
+        concurrency: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client_factory = client_factory
+        self._cache = cache
+        self._interval = interval
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="stats")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="exporter-stats", daemon=True)
+        self._api: docker.APIClient | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def sample_once(self) -> int:
+        """Sample every running container once; returns how many samples landed."""
+        if not self._cache.snapshot()[2].docker_up:
+            return 0
+        if self._api is None:
+            self._api = self._client_factory()
+        results = list(self._pool.map(self._sample, self._cache.running_ids()))
+        return sum(results)
+
+    def _sample(self, container_id: str) -> bool:
+        assert self._api is not None
+        try:
+            stats = self._api.stats(container_id, stream=False, one_shot=True)
+        except docker.errors.NotFound:
+            return False
+        except (docker.errors.APIError, requests.RequestException) as exc:
+            log.debug("stats of %s failed: %s", container_id[:12], exc)
+            self._cache.count_error("stats")
+            return False
+        usage = parse_usage(stats, self._clock())
+        if usage is None:
+            return False
+        self._cache.set_usage(container_id, usage)
+        return True
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sample_once()
+            except Exception:  # outermost boundary of this thread: count and keep sampling
+                log.warning("stats sampling round failed", exc_info=True)
+                self._cache.count_error("stats")
+                self._api = None
+            self._stop.wait(self._interval)

@@ -1,0 +1,239 @@
+"""Keeps the container cache current: one full sync, then the events stream.
+
+The events stream is filtered by the managed label on the daemon side, so the
+exporter does no work for containers it does not publish. Every event leads to
+one inspect of that container (a few milliseconds) rather than trusting the
+event's partial attributes. A periodic full re-sync repairs anything missed,
+and a broken stream (daemon restarted) is reopened with backoff, by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from exporter.cache import ContainerCache
+from fleet.facts import ContainerFacts
+from fleet.selector import LabelSelector, is_critical
+
+log = logging.getLogger(__name__)
+
+# The lifecycle events the cache reacts to. health_status is matched by prefix
+# on the daemon ("health_status: healthy"); exec_* events from health checks are
+# deliberately absent: they fire every interval and change nothing we publish.
+WATCHED_EVENTS = (
+    "create",
+    "start",
+    "restart",
+    "die",
+    "oom",
+    "kill",
+    "stop",
+    "pause",
+    "unpause",
+    "destroy",
+    "rename",
+    "update",
+    "health_status",
+)
+
+MAX_BACKOFF = 5.0
+
+ClientFactory = Callable[[], docker.APIClient]
+
+
+def event_label(action: str) -> str:
+    """`health_status: unhealthy` → `health_status_unhealthy`; other actions unchanged."""
+    return action.replace(": ", "_").replace(":", "_").replace(" ", "_")
+
+
+class DockerWatcher:
+    def __init__(
+        self,
+        client_factory: ClientFactory,
+        cache: ContainerCache,
+        selector: LabelSelector,
+        critical_services: frozenset[str],
+        *,
+        resync_seconds: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client_factory = client_factory
+        self._cache = cache
+        self._selector = selector
+        self._critical = critical_services
+        self._resync_seconds = resync_seconds
+        self._clock = clock
+        self._stop = threading.Event()
+        # inspect+upsert of one container is atomic so a slow resync can never
+        # overwrite a newer event-driven state with an older inspect.
+        self._write_lock = threading.Lock()
+        self._api: docker.APIClient | None = None
+        self._stream: Any = None
+        self._stream_client: docker.APIClient | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> None:
+        for target, name in ((self._events_loop, "events"), (self._resync_loop, "resync")):
+            thread = threading.Thread(target=target, name=f"exporter-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._close_stream()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def alive(self) -> bool:
+        return all(t.is_alive() for t in self._threads) and not self._stop.is_set()
+
+    # -- sync ----------------------------------------------------------------
+    def _client(self) -> docker.APIClient:
+        if self._api is None:
+            self._api = self._client_factory()
+        return self._api
+
+    def sync(self) -> None:
+        """Full sync: list managed containers, inspect each, drop what vanished."""
+        api = self._client()
+        before = self._cache.ids()
+        summaries = api.containers(all=True, filters={"label": self._selector.docker_filter()})
+        seen: set[str] = set()
+        for summary in summaries:
+            cid = str(summary["Id"])
+            if self._refresh(cid):
+                seen.add(cid)
+        # Only containers known before the listing can be judged vanished; one
+        # created meanwhile was added by its create event and must stay.
+        self._cache.remove_many(before - seen)
+        self._cache.mark_synced(self._clock())
+
+    def _refresh(self, container_id: str) -> bool:
+        """Inspect one container into the cache; False when it is gone or not managed."""
+        api = self._client()
+        with self._write_lock:
+            try:
+                data: Mapping[str, Any] = api.inspect_container(container_id)
+            except docker.errors.NotFound:
+                self._cache.remove(container_id)
+                return False
+            facts = ContainerFacts.from_inspect(data)
+            if not self._selector.matches(facts.labels):
+                self._cache.remove(container_id)
+                return False
+            self._cache.upsert(
+                facts,
+                critical=is_critical(facts.name, facts.labels, self._critical),
+                managed_value=facts.labels.get(self._selector.key, ""),
+            )
+            return True
+
+    # -- events ----------------------------------------------------------------
+    def handle_event(self, event: Mapping[str, Any]) -> None:
+        if event.get("Type", "container") != "container":
+            return
+        action = str(event.get("Action") or event.get("status") or "")
+        actor = event.get("Actor") or {}
+        cid = str(actor.get("ID") or event.get("id") or "")
+        if not action or not cid or action.startswith("exec_"):
+            return
+        if action == "destroy":
+            self._cache.count_event(cid, "destroy")
+            self._cache.remove(cid)
+            return
+        try:
+            self._refresh(cid)
+        except (docker.errors.APIError, requests.RequestException):
+            log.warning("inspect after %s event of %s failed", action, cid[:12], exc_info=True)
+            self._cache.count_error("inspect")
+        self._cache.count_event(cid, event_label(action))
+
+    def _events_loop(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                # Subscribe first, then sync: events that happen during the sync
+                # wait in the stream and are applied after it (inspect is idempotent).
+                self._stream_client = self._client_factory()
+                self._stream = self._stream_client.events(
+                    decode=True,
+                    filters={
+                        "type": "container",
+                        "label": self._selector.docker_filter(),
+                        "event": list(WATCHED_EVENTS),
+                    },
+                )
+                self.sync()
+                if backoff > 0.5:
+                    log.info("Docker daemon reachable again; cache re-synced")
+                backoff = 0.5
+                for event in self._stream:
+                    if self._stop.is_set():
+                        return
+                    self.handle_event(event)
+                if not self._stop.is_set():
+                    raise ConnectionError("Docker events stream ended")
+            except Exception as exc:  # outermost boundary of this thread: log, count, retry
+                if self._stop.is_set():
+                    return
+                self._mark_down("events", exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+            finally:
+                self._close_stream()
+
+    def _resync_loop(self) -> None:
+        while not self._stop.wait(self._resync_seconds):
+            try:
+                self.sync()
+            except Exception as exc:  # outermost boundary of this thread
+                self._mark_down("sync", exc)
+                # Unblock the events thread so it reconnects instead of waiting
+                # on a stream a dead daemon will never write to.
+                self._close_stream()
+
+    def _daemon_answers(self) -> bool:
+        try:
+            return bool(self._client().ping())
+        except Exception:  # any failure to ping means "not reachable"
+            return False
+
+    def _mark_down(self, stage: str, exc: BaseException) -> None:
+        self._cache.count_error(stage)
+        if self._daemon_answers():
+            # A partial failure (one inspect, a dropped stream): the loop retries;
+            # what we know stays published.
+            log.warning("Docker %s failed but the daemon answers: %s", stage, exc)
+            return
+        was_up = self._cache.snapshot()[2].docker_up
+        self._cache.set_docker_up(False)
+        # What we knew is no longer known: publish no container series rather
+        # than stale ones (DockerDaemonUnreachable covers this period).
+        self._cache.clear()
+        api, self._api = self._api, None
+        if api is not None:
+            api.close()
+        if was_up:
+            log.warning("Docker daemon unreachable (%s: %s); retrying", stage, exc)
+        else:
+            log.debug("Docker daemon still unreachable (%s: %s)", stage, exc)
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        client, self._stream_client = self._stream_client, None
+        for closable in (stream, client):
+            if closable is None:
+                continue
+            try:
+                closable.close()
+            except Exception:  # closing a broken stream can raise anything; it is gone either way
+                log.debug("closing the events stream failed", exc_info=True)
