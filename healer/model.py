@@ -241,6 +241,16 @@ class Decision:
     quarantine: bool = False
     notify: bool = True
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decision:
+        return cls(
+            restart=bool(data["restart"]),
+            status=IncidentStatus(data["status"]),
+            reason=str(data["reason"]),
+            quarantine=bool(data.get("quarantine", False)),
+            notify=bool(data.get("notify", True)),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "restart": self.restart,
@@ -252,8 +262,32 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One timed step of an incident's pipeline (intake, evidence, diagnosis, ...)."""
+
+    at: float
+    step: str
+    detail: str = ""
+    duration_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "step": self.step,
+            "detail": self.detail,
+            "duration_seconds": (
+                None if self.duration_seconds is None else round(self.duration_seconds, 4)
+            ),
+        }
+
+
+@dataclass(frozen=True)
 class Incident:
-    """One alert's life in the healer, as stored and as the API shows it."""
+    """One alert's life in the healer, as stored and as the API shows it.
+
+    `evidence` is kept in its JSON form: it is for people (API, email, status
+    page); the pipeline always works from freshly gathered evidence.
+    """
 
     id: int
     container: str
@@ -265,17 +299,25 @@ class Incident:
     closed_at: float | None = None
     resolved_at: float | None = None
     stage: str = "queued"
-    evidence: Evidence | None = None
+    evidence: Mapping[str, Any] | None = None
     diagnosis: Diagnosis | None = None
+    rules_diagnosis: Diagnosis | None = None
+    llm_outcome: str = ""
     decision: Decision | None = None
     actions: tuple[ActionAttempt, ...] = ()
     verification: Verification | None = None
     notifications: tuple[Mapping[str, Any], ...] = ()
     related_alerts: tuple[str, ...] = field(default=())
+    steps: tuple[Step, ...] = ()
+    concluded: bool = False
 
     @property
     def severity(self) -> str:
         return self.alert.severity
+
+    @property
+    def restarts(self) -> int:
+        return sum(1 for a in self.actions if a.action == "restart")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -290,11 +332,14 @@ class Incident:
             "closed_at": iso(self.closed_at),
             "resolved_at": iso(self.resolved_at),
             "alert": self.alert.to_dict(),
-            "evidence": self.evidence.to_dict() if self.evidence else None,
+            "evidence": dict(self.evidence) if self.evidence else None,
             "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None,
+            "rules_diagnosis": self.rules_diagnosis.to_dict() if self.rules_diagnosis else None,
+            "llm_outcome": self.llm_outcome,
             "decision": self.decision.to_dict() if self.decision else None,
             "actions": [a.to_dict() for a in self.actions],
             "verification": self.verification.to_dict() if self.verification else None,
             "notifications": [dict(n) for n in self.notifications],
             "related_alerts": list(self.related_alerts),
+            "steps": [s.to_dict() for s in self.steps],
         }

@@ -27,7 +27,7 @@ WEB_CMD = ["httpd", "-f", "-p", "80", "-h", "/www"]
 SLEEP_CMD = ["sleep", "100000"]
 
 
-class TestContainer(Container):
+class MadeContainer(Container):
     """A Container whose name is known to be set (the factory always names them)."""
 
     @property
@@ -63,7 +63,7 @@ class ContainerFactory:
         healthcheck: Mapping[str, Any] | None = None,
         start: bool = True,
         **kwargs: Any,
-    ) -> TestContainer:
+    ) -> MadeContainer:
         """Create (and by default start) a container from the local test image.
 
         `managed=True` adds `environment=production`; `healthcheck` takes the
@@ -81,7 +81,7 @@ class ContainerFactory:
             healthcheck=dict(healthcheck) if healthcheck else None,
             **kwargs,
         )
-        made = TestContainer(
+        made = MadeContainer(
             attrs=container.attrs,
             client=container.client,
             collection=container.collection,  # type: ignore[arg-type]

@@ -1,0 +1,76 @@
+"""The Flask application factory: a short list of registrations, dependencies passed in."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from prometheus_client import CollectorRegistry
+from werkzeug.exceptions import HTTPException
+
+from healer.clock import Clock
+from healer.config import HealerConfig
+from healer.docker_port import DockerPort
+from healer.metrics import HealerMetrics
+from healer.ports import Diagnoser, Notifier
+from healer.runtime import Runtime
+from healer.store import Store
+from healer.web import api, intake, pages
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: HealerConfig,
+    *,
+    docker: DockerPort,
+    store: Store,
+    diagnoser: Diagnoser,
+    notifier: Notifier,
+    clock: Clock,
+    metrics: HealerMetrics | None = None,
+    start_workers: bool = True,
+) -> Flask:
+    """Build the healer's web app. Workers and the outbox sender start here unless
+    `start_workers=False`; `app.extensions["healer"].stop()` stops them."""
+    app = Flask(__name__, template_folder="web/templates")
+    # Werkzeug refuses larger bodies with 413 before the handler reads them.
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep contract field order
+    runtime = Runtime(
+        config=config,
+        docker=docker,
+        store=store,
+        diagnoser=diagnoser,
+        notifier=notifier,
+        clock=clock,
+        metrics=metrics or HealerMetrics(CollectorRegistry()),
+    )
+    app.extensions["healer"] = runtime
+    app.register_blueprint(intake.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+
+    @app.context_processor
+    def inject_config() -> dict[str, Any]:
+        return {"config": config}
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Any, int]:
+        # Every refusal is JSON with a reason, including Werkzeug's own 404/405/413.
+        if exc.code == 413:
+            runtime.metrics.webhooks.labels("too_large").inc()
+            reason = f"body larger than HEALER_MAX_BODY_BYTES={config.max_body_bytes}"
+        else:
+            reason = exc.description or exc.name
+        return jsonify(error=reason), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Any, int]:
+        log.exception("unhandled error")
+        return jsonify(error=f"internal error: {type(exc).__name__}"), 500
+
+    if start_workers:
+        runtime.start()
+    return app

@@ -1,0 +1,69 @@
+"""Gathering what a human (and the model) needs to judge a failure.
+
+Live inspect facts, the last log lines and the health-check output, with
+secrets redacted and sizes capped before anything is stored, prompted or mailed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from healer.docker_port import DockerPort
+from healer.errors import DockerActionError
+from healer.model import Evidence
+from healer.redact import cap_lines, redact_lines
+
+MAX_LINE_CHARS = 500
+MAX_TOTAL_CHARS = 16_000
+MAX_HEALTH_LINES = 20
+
+
+def scrub_known(lines: Iterable[str], secrets: Sequence[str]) -> tuple[str, ...]:
+    """Remove this installation's own secret values wherever they appear verbatim."""
+    out = []
+    for line in lines:
+        for secret in secrets:
+            if secret and secret in line:
+                line = line.replace(secret, "[REDACTED]")
+        out.append(line)
+    return tuple(out)
+
+
+def clean(
+    lines: Iterable[str], secrets: Sequence[str], max_lines: int
+) -> tuple[tuple[str, ...], bool]:
+    redacted = scrub_known(redact_lines(list(lines)), secrets)
+    return cap_lines(redacted, max_lines, MAX_LINE_CHARS, MAX_TOTAL_CHARS)
+
+
+def gather(
+    docker: DockerPort,
+    container: str,
+    *,
+    now: float,
+    log_lines: int,
+    secrets: Sequence[str] = (),
+) -> Evidence:
+    """Evidence for `container` (a name or id); facts are None when it no longer exists."""
+    facts = docker.inspect(container)
+    if facts is None:
+        return Evidence(container=container, facts=None, collected_at=now)
+    try:
+        raw_logs = docker.logs(facts.id, tail=log_lines)
+    except DockerActionError as exc:
+        raw_logs = [f"(logs unavailable: {exc})"]
+    logs, logs_cut = clean(raw_logs, secrets, log_lines)
+    health_raw: list[str] = []
+    for probe in facts.health_log:
+        health_raw.extend(
+            f"[health exit {probe.exit_code}] {line}" for line in probe.output.splitlines()
+        )
+    health, health_cut = clean(health_raw, secrets, MAX_HEALTH_LINES)
+    return Evidence(
+        container=facts.name,
+        facts=facts,
+        log_lines=logs,
+        health_output=health,
+        collected_at=now,
+        truncated=logs_cut or health_cut,
+    )

@@ -1,0 +1,215 @@
+"""One incident, start to finish: evidence, diagnosis, decision, action, verification.
+
+Each step is written to the store before the next one starts, so a healer
+killed at any point resumes the incident without repeating an effect: a
+restart whose intent was recorded but whose result was not is verified, not
+reissued; a concluded incident is only notified.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from healer.actions import VerifySettings, verify
+from healer.clock import Clock
+from healer.config import HealerConfig
+from healer.docker_port import DockerPort
+from healer.errors import DockerActionError, DockerUnavailableError
+from healer.evidence import gather
+from healer.metrics import HealerMetrics
+from healer.model import Decision, Incident, IncidentStatus, Verification
+from healer.policy import Advice, History, PolicySettings, decide
+from healer.ports import Diagnoser, Notifier
+from healer.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IncidentProcessor:
+    config: HealerConfig
+    docker: DockerPort
+    store: Store
+    diagnoser: Diagnoser
+    notifier: Notifier
+    clock: Clock
+    metrics: HealerMetrics
+
+    def process(self, incident: Incident) -> Incident:
+        """Run (or resume) the pipeline for one claimed incident."""
+        if not incident.concluded:
+            self._run(incident)
+        concluded = self._get(incident.id)
+        decision = concluded.decision
+        if decision is None or decision.notify:
+            self.notifier.notify(concluded, "incident")
+        self.store.finish(incident.id, self.clock.now())
+        return self._get(incident.id)
+
+    def _get(self, incident_id: int) -> Incident:
+        incident = self.store.get(incident_id)
+        if incident is None:  # the store never deletes incidents
+            raise LookupError(f"incident {incident_id} vanished from the store")
+        return incident
+
+    def _step(self, incident: Incident, step: str, detail: str, started: float) -> None:
+        now = self.clock.now()
+        self.store.add_step(incident.id, now, step, detail, now - started)
+
+    def _run(self, incident: Incident) -> None:
+        clock, store = self.clock, self.store
+        settings = PolicySettings.from_config(self.config, incident.mode)
+        # Evidence (always fresh: a resumed incident looks at the container as it is now).
+        t = clock.now()
+        evidence = gather(
+            self.docker,
+            incident.alert.labels.get("container_id") or incident.container,
+            now=t,
+            log_lines=self.config.log_lines,
+            secrets=self.config.secrets(),
+        )
+        if evidence.facts is None and incident.alert.labels.get("container_id"):
+            # The alert's id may be of a replaced container; the name tells the policy so.
+            evidence = gather(
+                self.docker,
+                incident.container,
+                now=t,
+                log_lines=self.config.log_lines,
+                secrets=self.config.secrets(),
+            )
+        store.save_evidence(incident.id, evidence.to_dict(), clock.now())
+        found = "found" if evidence.facts else "container not found"
+        self._step(incident, "evidence", f"{found}; {len(evidence.log_lines)} log lines", t)
+
+        # Diagnosis (kept across a resume: the model is not asked twice).
+        if incident.rules_diagnosis is None:
+            t = clock.now()
+            result = self.diagnoser.diagnose(evidence, incident.alert)
+            store.save_diagnosis(
+                incident.id, result.final, result.rules, result.llm_outcome, clock.now()
+            )
+            advice = Advice(
+                rules_restart_safe=result.rules.restart_safe,
+                llm_restart_safe=result.llm.restart_safe if result.llm else None,
+            )
+            self._step(
+                incident,
+                "diagnosis",
+                f"{result.final.category.value} ({result.final.source.value}); "
+                f"llm: {result.llm_outcome}",
+                t,
+            )
+        else:
+            final = incident.diagnosis
+            advice = Advice(
+                rules_restart_safe=incident.rules_diagnosis.restart_safe,
+                llm_restart_safe=(
+                    final.restart_safe if final and final.source.value == "llm" else None
+                ),
+            )
+
+        attempts = len(incident.actions)
+        verification: Verification | None = None
+        for action in incident.actions:
+            if action.result == "pending":
+                # The healer died between recording a restart and its result.
+                verification = self._verify(incident, evidence.container)
+                result_text = "ok" if verification.ok else "error"
+                store.finish_action(
+                    incident.id,
+                    action.attempt,
+                    result_text,
+                    "" if verification.ok else "outcome unknown after a healer restart",
+                    clock.now(),
+                )
+
+        decision: Decision | None = None
+        while True:
+            if verification is not None and not verification.ok and attempts > 0:
+                clock.sleep(self.config.backoff_seconds * 2 ** (attempts - 1))
+            facts = self.docker.inspect(evidence.facts.id if evidence.facts else incident.container)
+            window_start = clock.now() - self.config.crashloop_window_seconds
+            history = History(
+                restarts_in_window=len(store.restarts_since(incident.container, window_start)),
+                attempts_this_incident=attempts,
+                quarantined=store.is_quarantined(incident.container),
+            )
+            decision = decide(incident.alert, facts, history, settings, advice)
+            if decision.quarantine:
+                first = store.quarantine(
+                    incident.container, decision.reason, incident.id, clock.now()
+                )
+                if not first:
+                    decision = Decision(
+                        restart=False,
+                        status=decision.status,
+                        reason=decision.reason + " (already quarantined; no second escalation)",
+                        quarantine=True,
+                        notify=False,
+                    )
+                self.metrics.quarantined.set(len(store.quarantined()))
+            store.save_decision(incident.id, decision, clock.now())
+            self.store.add_step(incident.id, clock.now(), "decision", decision.reason)
+            if not decision.restart or facts is None:
+                break
+            attempts += 1
+            verification = self._restart_and_verify(incident, facts.id, attempts)
+
+        status = decision.status
+        if status is IncidentStatus.OPEN and self._get(incident.id).resolved_at is not None:
+            status = IncidentStatus.RESOLVED
+        store.conclude(incident.id, status, clock.now())
+        self.metrics.incidents.labels(status.value).inc()
+        if status is IncidentStatus.HEALED:
+            self.metrics.heal_duration.observe(clock.now() - incident.opened_at)
+        log.info(
+            "incident %d %s %s: %s (%s)",
+            incident.id,
+            incident.alertname,
+            incident.container,
+            status.value,
+            decision.reason,
+        )
+
+    def _restart_and_verify(
+        self, incident: Incident, container_id: str, attempt: int
+    ) -> Verification:
+        clock, store = self.clock, self.store
+        t = clock.now()
+        store.begin_action(incident.id, incident.container, attempt, "restart", t)
+        try:
+            self.docker.restart(container_id, self.config.restart_timeout_seconds)
+        except (DockerActionError, DockerUnavailableError) as exc:
+            store.finish_action(incident.id, attempt, "error", str(exc), clock.now())
+            self.metrics.restarts.labels("error").inc()
+            self._step(incident, "restart", f"attempt {attempt} failed: {exc}", t)
+            failed = Verification(
+                ok=False,
+                state="unknown",
+                health_status="unknown",
+                summary=f"restart failed: {exc}",
+                checked_at=clock.now(),
+            )
+            store.save_verification(incident.id, failed, clock.now())
+            return failed
+        store.finish_action(incident.id, attempt, "ok", "", clock.now())
+        self.metrics.restarts.labels("ok").inc()
+        self._step(incident, "restart", f"attempt {attempt} issued", t)
+        return self._verify(incident, container_id)
+
+    def _verify(self, incident: Incident, container: str) -> Verification:
+        t = self.clock.now()
+        verification = verify(
+            self.docker,
+            container,
+            VerifySettings(
+                timeout_seconds=self.config.verify_timeout_seconds,
+                window_seconds=self.config.verify_window_seconds,
+            ),
+            self.clock,
+        )
+        self.store.save_verification(incident.id, verification, self.clock.now())
+        self.metrics.restarts.labels("verified" if verification.ok else "not_verified").inc()
+        self._step(incident, "verify", verification.summary, t)
+        return verification

@@ -1,0 +1,168 @@
+"""Whether the healer may restart a container: a pure function of plain values.
+
+Every safety rule lives here, in the order a reviewer should read them, and
+each refusal carries a reason a human can act on. Nothing in here talks to
+Docker, the clock or the model: the caller gathers the facts, so the rules can
+be tested exhaustively.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleet.facts import ContainerFacts
+from fleet.selector import LabelSelector
+from healer.config import HealerConfig
+from healer.model import Alert, Decision, IncidentStatus, Mode
+
+# A container label by which an operator narrows what the healer may do to it.
+CONTAINER_MODE_LABEL = "healer.mode"
+HEALABLE_ACTION = "restart"
+CRASHLOOP_ALERT = "ContainerCrashLooping"
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    mode: Mode
+    selector: LabelSelector
+    protected_label: str
+    protected_containers: frozenset[str]
+    max_restart_attempts: int
+    crashloop_restarts: int
+    llm_can_veto: bool
+
+    @classmethod
+    def from_config(cls, config: HealerConfig, mode: Mode | None = None) -> PolicySettings:
+        return cls(
+            mode=mode or config.mode,
+            selector=config.selector,
+            protected_label=config.protected_label,
+            protected_containers=config.protected_containers,
+            max_restart_attempts=config.max_restart_attempts,
+            crashloop_restarts=config.crashloop_restarts,
+            llm_can_veto=config.llm_can_veto,
+        )
+
+
+@dataclass(frozen=True)
+class History:
+    """What the healer has already done to this container."""
+
+    restarts_in_window: int  # healer restarts within the crash-loop window, any incident
+    attempts_this_incident: int
+    quarantined: bool
+
+
+@dataclass(frozen=True)
+class Advice:
+    """The diagnosis as the policy may use it: two booleans, nothing else."""
+
+    rules_restart_safe: bool = True
+    llm_restart_safe: bool | None = None  # None: no valid model answer
+
+
+def _skip(reason: str, *, notify: bool = True) -> Decision:
+    return Decision(restart=False, status=IncidentStatus.SKIPPED, reason=reason, notify=notify)
+
+
+def _hold(reason: str) -> Decision:
+    """No restart; the incident stays open for a human (and closes when the alert resolves)."""
+    return Decision(restart=False, status=IncidentStatus.OPEN, reason=reason)
+
+
+def decide(
+    alert: Alert,
+    facts: ContainerFacts | None,
+    history: History,
+    settings: PolicySettings,
+    advice: Advice = Advice(),
+) -> Decision:
+    """Decide one step of one incident. Called again before every retry."""
+    # 1. Identity and authorisation come from the live container, never the alert.
+    if facts is None:
+        return _skip(f"container {alert.container!r} no longer exists; nothing to restart")
+    if not settings.selector.matches(facts.labels):
+        return _skip(
+            f"{facts.name} does not carry the managed label {settings.selector} now; "
+            "alert labels alone never authorise a restart"
+        )
+    if facts.name in settings.protected_containers or (
+        settings.protected_label and settings.protected_label in facts.labels
+    ):
+        return _skip(f"{facts.name} is part of the healer's own stack; it is never restarted")
+    alert_id = alert.labels.get("container_id", "")
+    if alert_id and not facts.id.startswith(alert_id):
+        return _skip(
+            f"{facts.name} was replaced (alert is about {alert_id[:12]}, live container is "
+            f"{facts.short_id}); the new container is not restarted on the old one's alert"
+        )
+    # 2. An operator's intent wins over automation.
+    container_mode = facts.labels.get(CONTAINER_MODE_LABEL, "").lower()
+    if container_mode == "off":
+        return _skip(f"{facts.name} opted out with label {CONTAINER_MODE_LABEL}=off", notify=False)
+    if facts.state == "paused":
+        return _skip(f"{facts.name} is paused, which only an operator does; left alone")
+    if facts.state in ("removing", "dead"):
+        return _skip(f"{facts.name} is {facts.state}; left alone")
+    # 3. The crash-loop breaker: stop, escalate once, never storm.
+    if history.quarantined:
+        return Decision(
+            restart=False,
+            status=IncidentStatus.QUARANTINED,
+            reason=f"{facts.name} is quarantined; no restarts until it recovers or is cleared",
+            notify=False,
+        )
+    if alert.alertname == CRASHLOOP_ALERT:
+        return Decision(
+            restart=False,
+            status=IncidentStatus.QUARANTINED,
+            reason=f"{facts.name} is crash-looping (restart count keeps rising); quarantined "
+            "so nothing restarts it further; a human must look",
+            quarantine=True,
+        )
+    if history.restarts_in_window >= settings.crashloop_restarts:
+        return Decision(
+            restart=False,
+            status=IncidentStatus.QUARANTINED,
+            reason=f"the healer already restarted {facts.name} {history.restarts_in_window} "
+            "times in the crash-loop window; quarantined",
+            quarantine=True,
+        )
+    # 4. Modes: check mode and non-restart alerts diagnose and notify only.
+    if settings.mode is Mode.CHECK or container_mode == "check":
+        where = "label healer.mode=check" if container_mode == "check" else "HEALER_MODE=check"
+        return _hold(f"check mode ({where}): diagnosis only, no restart")
+    if alert.labels.get("action") != HEALABLE_ACTION:
+        return _hold(f"{alert.alertname} is not an alert a restart can fix; notify only")
+    # 5. Is there still something to heal?
+    if not facts.needs_attention:
+        if history.attempts_this_incident > 0:
+            return Decision(
+                restart=False, status=IncidentStatus.HEALED, reason=f"{facts.name} is back"
+            )
+        return _skip(
+            f"{facts.name} is already {facts.state}"
+            + (f" and {facts.health_status}" if facts.has_healthcheck else "")
+            + "; it recovered before the healer acted"
+        )
+    # 6. Advice may only hold a restart back.
+    if not advice.rules_restart_safe:
+        return _hold("the diagnosis says a restart will not fix this; it needs a human")
+    if settings.llm_can_veto and advice.llm_restart_safe is False:
+        return _hold("restart withheld: the LLM advises against it (LLM_CAN_VETO=true)")
+    # 7. The per-incident budget.
+    if history.attempts_this_incident >= settings.max_restart_attempts:
+        return Decision(
+            restart=False,
+            status=IncidentStatus.FAILED,
+            reason=f"{history.attempts_this_incident} restart(s) did not bring {facts.name} "
+            f"back (MAX_RESTART_ATTEMPTS={settings.max_restart_attempts})",
+        )
+    attempt = history.attempts_this_incident + 1
+    return Decision(
+        restart=True,
+        status=IncidentStatus.OPEN,
+        reason=f"{facts.name} is {facts.state}"
+        + (f" ({facts.health_status})" if facts.has_healthcheck else "")
+        + f"; restart attempt {attempt} of {settings.max_restart_attempts}",
+    )

@@ -1,0 +1,27 @@
+"""The seams the incident pipeline is built against.
+
+Diagnosis and notification are plugged in through these protocols so the
+policy and the pipeline never change when a backend does.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from healer.diagnosis.service import DiagnosisResult
+from healer.model import Alert, Evidence, Incident
+
+
+class Diagnoser(Protocol):
+    def diagnose(self, evidence: Evidence, alert: Alert | None) -> DiagnosisResult: ...
+
+
+class Notifier(Protocol):
+    def notify(self, incident: Incident, kind: str) -> None:
+        """Durably queue one notification of `kind` for `incident`, at most once.
+
+        Kinds: "incident" (the one email per incident, sent when it concludes)
+        and "resolved" (a threaded follow-up when an open incident's alert
+        resolves). Delivery problems never raise here; the outbox retries.
+        """
+        ...

@@ -1,0 +1,117 @@
+"""One-shot and continuous scans without Prometheus (`healer check` / `healer heal`).
+
+A scan turns every managed container that needs attention into a synthetic
+alert and feeds it through the same intake and pipeline as a webhook. The
+alert's identity is the container and the time it failed, so a container that
+stays down across cycles is one incident, not one per cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fleet.facts import ContainerFacts
+from fleet.selector import is_critical
+from healer.model import Alert, Incident, Mode
+from healer.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SCAN_PREFIX = "scan:"
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    containers: int
+    needing_attention: int
+    incidents: tuple[Incident, ...]
+    resolved: int
+
+
+def synthetic_alert(facts: ContainerFacts, *, critical: bool, now: float) -> Alert:
+    """The alert Prometheus would have sent for this container's current failure."""
+    if facts.running:
+        alertname = "ContainerUnhealthy"
+        summary = f"{facts.name} is running but its health check fails"
+        since = facts.started_at or now
+    else:
+        alertname = "ContainerDown"
+        summary = f"{facts.name} is {facts.state} (exit code {facts.exit_code})"
+        since = facts.finished_at or now
+    return Alert(
+        fingerprint=f"{SCAN_PREFIX}{facts.short_id}:{alertname}",
+        status="firing",
+        labels={
+            "alertname": alertname,
+            "container": facts.name,
+            "container_id": facts.short_id,
+            "severity": "critical" if critical else "warning",
+            "action": "restart",
+            "source": "scan",
+        },
+        annotations={"summary": summary, "description": f"Found by a healer scan. {summary}."},
+        starts_at=since,
+    )
+
+
+def scan_once(rt: Runtime, mode: Mode) -> ScanReport:
+    config, now = rt.config, rt.clock.now()
+    managed = rt.docker.list_managed(config.selector)
+    # "created" was never started by anyone: starting it is not healing.
+    failing = [f for f in managed if f.needs_attention and f.state not in ("created", "paused")]
+    alerts = [
+        synthetic_alert(
+            f, critical=is_critical(f.name, f.labels, config.critical_services), now=now
+        )
+        for f in failing
+    ]
+    by_name = {f.name: f for f in managed}
+    for incident in rt.store.open_incidents():
+        if not incident.alert.fingerprint.startswith(SCAN_PREFIX) or not incident.concluded:
+            continue
+        live = by_name.get(incident.container)
+        if live is None or not live.needs_attention:
+            alert = incident.alert
+            alerts.append(
+                Alert(
+                    fingerprint=alert.fingerprint,
+                    status="resolved",
+                    labels=alert.labels,
+                    annotations=alert.annotations,
+                    starts_at=alert.starts_at,
+                    ends_at=now,
+                )
+            )
+    result = rt.store.ingest(alerts, mode, now)
+    for incident_id in result.resolved:
+        resolved = rt.store.get(incident_id)
+        if resolved is not None and resolved.status.value == "resolved":
+            rt.notifier.notify(resolved, "resolved")
+    rt.workers.run_until_idle()
+    incidents = tuple(i for i in (rt.store.get(n) for n in result.created) if i is not None)
+    return ScanReport(
+        containers=len(managed),
+        needing_attention=len(failing),
+        incidents=incidents,
+        resolved=len(result.resolved),
+    )
+
+
+def scan_forever(
+    rt: Runtime,
+    mode: Mode,
+    *,
+    interval: float,
+    report: Callable[[ScanReport], None],
+    should_stop: Callable[[float], bool],
+) -> None:
+    """Scan every `interval` seconds until `should_stop(wait)` returns True."""
+    while True:
+        try:
+            report(scan_once(rt, mode))
+        except Exception:  # outermost boundary of the loop: one bad cycle is not the end
+            log.exception("scan cycle failed")
+        if should_stop(interval):
+            return

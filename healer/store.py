@@ -1,0 +1,778 @@
+"""Durable state in SQLite (WAL): incidents, their steps and actions, dedupe keys,
+quarantines and the notification outbox.
+
+One connection guarded by a lock serves the whole process: intake, workers and
+the API all make short transactions, and SQLite in WAL mode commits one in well
+under a millisecond. Other processes (the `status` and `clear-quarantine` CLI)
+open the same file safely; `busy_timeout` makes them wait rather than fail.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from healer.model import (
+    ActionAttempt,
+    Alert,
+    Decision,
+    Diagnosis,
+    Incident,
+    IncidentStatus,
+    Mode,
+    Step,
+    Verification,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    container TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    opened_at REAL NOT NULL,
+    closed_at REAL,
+    resolved_at REAL,
+    alert TEXT NOT NULL,
+    evidence TEXT,
+    diagnosis TEXT,
+    rules_diagnosis TEXT,
+    llm_outcome TEXT NOT NULL DEFAULT '',
+    decision TEXT,
+    verification TEXT,
+    related TEXT NOT NULL DEFAULT '[]',
+    concluded INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_by_container ON incidents (container, stage);
+CREATE INDEX IF NOT EXISTS incidents_by_alert ON incidents (fingerprint, starts_at);
+CREATE INDEX IF NOT EXISTS incidents_by_stage ON incidents (stage, id);
+
+CREATE TABLE IF NOT EXISTS alert_keys (
+    fingerprint TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (fingerprint, starts_at, status)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    container TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    result TEXT NOT NULL DEFAULT 'pending',
+    error TEXT NOT NULL DEFAULT '',
+    UNIQUE (incident_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS actions_by_container ON actions (container, started_at);
+
+CREATE TABLE IF NOT EXISTS steps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    at REAL NOT NULL,
+    step TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    duration REAL
+);
+CREATE INDEX IF NOT EXISTS steps_by_incident ON steps (incident_id, id);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    container TEXT PRIMARY KEY,
+    since REAL NOT NULL,
+    reason TEXT NOT NULL,
+    incident_id INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER,
+    kind TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    sent_at REAL,
+    message_id TEXT NOT NULL DEFAULT '',
+    payload TEXT NOT NULL DEFAULT '{}',
+    digest_id INTEGER REFERENCES outbox (id)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_by_incident ON outbox (incident_id, id);
+CREATE INDEX IF NOT EXISTS outbox_by_digest ON outbox (digest_id);
+"""
+
+OPEN = IncidentStatus.OPEN.value
+
+
+class _GroupChangedError(Exception):
+    """A digest's member changed under us: roll the grouping back."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+    created: tuple[int, ...]
+    attached: tuple[int, ...]
+    resolved: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    container: str
+    since: float
+    reason: str
+    incident_id: int | None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    incident_id: int | None
+    kind: str
+    channel: str
+    created_at: float
+    status: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str
+    sent_at: float | None
+    message_id: str
+    payload: dict[str, Any]
+    # Set on an incident's row that was delivered inside a storm digest: the digest's row.
+    digest_id: int | None = None
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=10.0
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a crash of this process (kill -9); only a
+        # power cut can lose the last transactions, which Alertmanager re-sends.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._db.execute(sql, params).fetchall())
+
+    # -- intake ----------------------------------------------------------------
+    def ingest(self, alerts: Sequence[Alert], mode: Mode, now: float) -> IngestResult:
+        """Record a webhook's alerts in one transaction.
+
+        A firing alert opens an incident, or joins the container's incident that
+        is still in progress (one incident, one email, per container episode).
+        A resolved alert marks its incident; an open check-mode incident closes.
+        Alerts seen before, by (fingerprint, startsAt, status), change nothing.
+        """
+        created: list[int] = []
+        attached: list[int] = []
+        resolved: list[int] = []
+        duplicates = 0
+        with self._tx() as db:
+            for alert in alerts:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO alert_keys VALUES (?, ?, ?, ?)",
+                    (alert.fingerprint, alert.starts_at, alert.status, now),
+                )
+                if cursor.rowcount == 0:
+                    duplicates += 1
+                    continue
+                if alert.status == "resolved":
+                    resolved.extend(self._resolve(db, alert, now))
+                    continue
+                live = db.execute(
+                    "SELECT id, related FROM incidents WHERE container = ? AND "
+                    "(stage != 'done' OR status = ?) ORDER BY id DESC LIMIT 1",
+                    (alert.container, OPEN),
+                ).fetchone()
+                if live is not None and alert.container:
+                    related = json.loads(live["related"])
+                    related.append(alert.alertname)
+                    db.execute(
+                        "UPDATE incidents SET related = ?, updated_at = ? WHERE id = ?",
+                        (json.dumps(related), now, live["id"]),
+                    )
+                    self._step(db, live["id"], now, "related_alert", alert.alertname)
+                    attached.append(int(live["id"]))
+                    continue
+                cursor = db.execute(
+                    "INSERT INTO incidents (container, alertname, fingerprint, starts_at, status,"
+                    " mode, stage, opened_at, alert, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                    (
+                        alert.container,
+                        alert.alertname,
+                        alert.fingerprint,
+                        alert.starts_at,
+                        OPEN,
+                        mode.value,
+                        now,
+                        json.dumps(alert_to_json(alert)),
+                        now,
+                    ),
+                )
+                incident_id = int(cursor.lastrowid or 0)
+                self._step(db, incident_id, now, "intake", f"{alert.alertname} firing")
+                created.append(incident_id)
+        return IngestResult(
+            accepted=len(alerts) - duplicates,
+            duplicates=duplicates,
+            created=tuple(created),
+            attached=tuple(attached),
+            resolved=tuple(resolved),
+        )
+
+    def _resolve(self, db: sqlite3.Connection, alert: Alert, now: float) -> list[int]:
+        rows = db.execute(
+            "SELECT id, status, concluded FROM incidents WHERE fingerprint = ? AND starts_at = ?",
+            (alert.fingerprint, alert.starts_at),
+        ).fetchall()
+        for row in rows:
+            db.execute(
+                "UPDATE incidents SET resolved_at = ?, updated_at = ? WHERE id = ?",
+                (now, now, row["id"]),
+            )
+            if row["status"] == OPEN and row["concluded"]:
+                db.execute(
+                    "UPDATE incidents SET status = 'resolved', closed_at = ? WHERE id = ?",
+                    (now, row["id"]),
+                )
+            self._step(db, row["id"], now, "resolved", "Alertmanager reported the alert resolved")
+        return [int(row["id"]) for row in rows]
+
+    # -- work queue --------------------------------------------------------------
+    def claim_next(self, busy_containers: Sequence[str] = ()) -> Incident | None:
+        """Take the oldest queued incident whose container nobody is working on."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id FROM incidents q WHERE stage = 'queued' AND NOT EXISTS ("
+                " SELECT 1 FROM incidents p WHERE p.stage = 'processing'"
+                " AND p.container = q.container) ORDER BY id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE incidents SET stage = 'processing' WHERE id = ?", (row["id"],))
+        return self.get(int(row["id"]))
+
+    def requeue_interrupted(self) -> int:
+        """At start-up: incidents a crash left mid-way go back to the queue."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE incidents SET stage = 'queued' WHERE stage = 'processing'"
+            ).rowcount
+
+    def queue_depth(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM incidents WHERE stage = 'queued'")[0][0])
+
+    # -- incident updates --------------------------------------------------------
+    def _step(
+        self,
+        db: sqlite3.Connection,
+        incident_id: int,
+        at: float,
+        step: str,
+        detail: str = "",
+        duration: float | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO steps (incident_id, at, step, detail, duration) VALUES (?, ?, ?, ?, ?)",
+            (incident_id, at, step, detail, duration),
+        )
+
+    def add_step(
+        self,
+        incident_id: int,
+        at: float,
+        step: str,
+        detail: str = "",
+        duration: float | None = None,
+    ) -> None:
+        with self._tx() as db:
+            self._step(db, incident_id, at, step, detail, duration)
+
+    def save_evidence(self, incident_id: int, evidence: dict[str, Any], now: float) -> None:
+        self._update(incident_id, now, evidence=json.dumps(evidence))
+
+    def save_diagnosis(
+        self,
+        incident_id: int,
+        final: Diagnosis,
+        rules: Diagnosis,
+        llm_outcome: str,
+        now: float,
+    ) -> None:
+        self._update(
+            incident_id,
+            now,
+            diagnosis=json.dumps(final.to_dict()),
+            rules_diagnosis=json.dumps(rules.to_dict()),
+            llm_outcome=llm_outcome,
+        )
+
+    def save_decision(self, incident_id: int, decision: Decision, now: float) -> None:
+        self._update(incident_id, now, decision=json.dumps(decision.to_dict()))
+
+    def save_verification(self, incident_id: int, verification: Verification, now: float) -> None:
+        data = {
+            "ok": verification.ok,
+            "state": verification.state,
+            "health_status": verification.health_status,
+            "summary": verification.summary,
+            "checked_at": verification.checked_at,
+            "waited_seconds": verification.waited_seconds,
+        }
+        self._update(incident_id, now, verification=json.dumps(data))
+
+    def conclude(self, incident_id: int, status: IncidentStatus, now: float) -> None:
+        """Record the outcome. A concluded incident is never acted on again, even when a
+        crash interrupts its notification: resuming it only notifies and finishes."""
+        closed = now if status.terminal else None
+        self._update(incident_id, now, status=status.value, closed_at=closed, concluded=1)
+
+    def finish(self, incident_id: int, now: float) -> None:
+        self._update(incident_id, now, stage="done")
+
+    def _update(self, incident_id: int, now: float, **columns: Any) -> None:
+        names = ", ".join(f"{name} = ?" for name in columns)
+        with self._tx() as db:
+            db.execute(
+                f"UPDATE incidents SET {names}, updated_at = ? WHERE id = ?",  # noqa: S608 - names are ours
+                (*columns.values(), now, incident_id),
+            )
+
+    # -- actions -----------------------------------------------------------------
+    def begin_action(
+        self, incident_id: int, container: str, attempt: int, action: str, now: float
+    ) -> None:
+        """Write the intent before acting, so a crash mid-restart is never repeated blindly."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO actions (incident_id, container, attempt, action, started_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (incident_id, container, attempt, action, now),
+            )
+
+    def finish_action(
+        self, incident_id: int, attempt: int, result: str, error: str, now: float
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE actions SET result = ?, error = ?, finished_at = ?"
+                " WHERE incident_id = ? AND attempt = ?",
+                (result, error, now, incident_id, attempt),
+            )
+
+    def restarts_since(self, container: str, since: float) -> list[float]:
+        rows = self._query(
+            "SELECT started_at FROM actions WHERE container = ? AND action = 'restart'"
+            " AND started_at >= ? ORDER BY started_at",
+            (container, since),
+        )
+        return [float(r[0]) for r in rows]
+
+    # -- quarantine --------------------------------------------------------------
+    def quarantine(self, container: str, reason: str, incident_id: int | None, now: float) -> bool:
+        """Quarantine a container; False when it already was (no second escalation)."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?)",
+                (container, now, reason, incident_id),
+            )
+            return cursor.rowcount == 1
+
+    def clear_quarantine(self, container: str) -> bool:
+        with self._tx() as db:
+            return (
+                db.execute("DELETE FROM quarantine WHERE container = ?", (container,)).rowcount == 1
+            )
+
+    def quarantined(self) -> list[QuarantineEntry]:
+        rows = self._query("SELECT * FROM quarantine ORDER BY since")
+        return [
+            QuarantineEntry(r["container"], r["since"], r["reason"], r["incident_id"]) for r in rows
+        ]
+
+    def is_quarantined(self, container: str) -> bool:
+        return bool(self._query("SELECT 1 FROM quarantine WHERE container = ?", (container,)))
+
+    # -- reads -------------------------------------------------------------------
+    def get(self, incident_id: int) -> Incident | None:
+        rows = self._query("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        return self._hydrate(rows[0]) if rows else None
+
+    def list_incidents(
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        status: str | None = None,
+        container: str | None = None,
+    ) -> list[Incident]:
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if container:
+            where.append("container = ?")
+            params.append(container)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._query(
+            f"SELECT * FROM incidents {clause} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608
+            (*params, limit, offset),
+        )
+        return [self._hydrate(r) for r in rows]
+
+    def open_incidents(self) -> list[Incident]:
+        rows = self._query(
+            "SELECT * FROM incidents WHERE status = ? OR stage != 'done' ORDER BY id DESC",
+            (OPEN,),
+        )
+        return [self._hydrate(r) for r in rows]
+
+    def count_incidents(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM incidents")[0][0])
+
+    def _hydrate(self, row: sqlite3.Row) -> Incident:
+        incident_id = int(row["id"])
+        actions = tuple(
+            ActionAttempt(
+                attempt=a["attempt"],
+                action=a["action"],
+                started_at=a["started_at"],
+                finished_at=a["finished_at"],
+                result=a["result"],
+                error=a["error"],
+            )
+            for a in self._query(
+                "SELECT * FROM actions WHERE incident_id = ? ORDER BY attempt", (incident_id,)
+            )
+        )
+        steps = tuple(
+            Step(s["at"], s["step"], s["detail"], s["duration"])
+            for s in self._query(
+                "SELECT * FROM steps WHERE incident_id = ? ORDER BY id", (incident_id,)
+            )
+        )
+        notifications = tuple(
+            {
+                "id": n["id"],
+                "kind": n["kind"],
+                "channel": n["channel"],
+                "status": n["status"],
+                "attempts": n["attempts"],
+                "last_error": n["last_error"],
+                "created_at": n["created_at"],
+                "sent_at": n["sent_at"],
+                "message_id": n["message_id"],
+                "digest_id": n["digest_id"],
+            }
+            for n in self._query(
+                "SELECT * FROM outbox WHERE incident_id = ? ORDER BY id", (incident_id,)
+            )
+        )
+        verification = None
+        if row["verification"]:
+            v = json.loads(row["verification"])
+            verification = Verification.from_dict(v, checked_at=v["checked_at"])
+        return Incident(
+            id=incident_id,
+            container=row["container"],
+            alertname=row["alertname"],
+            status=IncidentStatus(row["status"]),
+            mode=Mode(row["mode"]),
+            opened_at=row["opened_at"],
+            closed_at=row["closed_at"],
+            resolved_at=row["resolved_at"],
+            stage=row["stage"],
+            alert=alert_from_json(json.loads(row["alert"])),
+            evidence=json.loads(row["evidence"]) if row["evidence"] else None,
+            diagnosis=Diagnosis.from_dict(json.loads(row["diagnosis"]))
+            if row["diagnosis"]
+            else None,
+            rules_diagnosis=Diagnosis.from_dict(json.loads(row["rules_diagnosis"]))
+            if row["rules_diagnosis"]
+            else None,
+            llm_outcome=row["llm_outcome"],
+            concluded=bool(row["concluded"]),
+            decision=Decision.from_dict(json.loads(row["decision"])) if row["decision"] else None,
+            actions=actions,
+            verification=verification,
+            notifications=notifications,
+            related_alerts=tuple(json.loads(row["related"])),
+            steps=steps,
+        )
+
+    # -- outbox ------------------------------------------------------------------
+    def outbox_add(
+        self,
+        *,
+        incident_id: int | None,
+        kind: str,
+        channel: str,
+        dedupe_key: str,
+        payload: dict[str, Any],
+        now: float,
+        not_before: float | None = None,
+    ) -> int | None:
+        """Queue a notification once per dedupe key; None when it was queued already."""
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO outbox (incident_id, kind, channel, dedupe_key, created_at,"
+                " next_attempt_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    incident_id,
+                    kind,
+                    channel,
+                    dedupe_key,
+                    now,
+                    now if not_before is None else not_before,
+                    json.dumps(payload),
+                ),
+            )
+            return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
+
+    def outbox_due(self, now: float, *, channel: str | None = None) -> list[OutboxItem]:
+        sql = "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
+        params: list[Any] = [now]
+        if channel:
+            sql += " AND channel = ?"
+            params.append(channel)
+        return [self._outbox_item(r) for r in self._query(sql + " ORDER BY id", params)]
+
+    def outbox_items(self, *, limit: int = 100) -> list[OutboxItem]:
+        rows = self._query("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
+        return [self._outbox_item(r) for r in rows]
+
+    def outbox_update(
+        self,
+        item_id: int,
+        *,
+        status: str,
+        attempts: int,
+        next_attempt_at: float,
+        last_error: str = "",
+        sent_at: float | None = None,
+        message_id: str = "",
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+                " sent_at = ?, message_id = CASE WHEN ? = '' THEN message_id ELSE ? END,"
+                " payload = COALESCE(?, payload) WHERE id = ?",
+                (
+                    status,
+                    attempts,
+                    next_attempt_at,
+                    last_error,
+                    sent_at,
+                    message_id,
+                    message_id,
+                    json.dumps(payload) if payload is not None else None,
+                    item_id,
+                ),
+            )
+
+    def outbox_depth(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")[0][0])
+
+    def message_ids(self, incident_id: int) -> list[str]:
+        rows = self._query(
+            "SELECT message_id FROM outbox WHERE incident_id = ? AND message_id != '' ORDER BY id",
+            (incident_id,),
+        )
+        return [str(r[0]) for r in rows]
+
+    def outbox_pending(self, *, channel: str | None = None) -> list[OutboxItem]:
+        """Every pending item, due or not (the storm grouping looks ahead)."""
+        sql = "SELECT * FROM outbox WHERE status = 'pending'"
+        params: list[Any] = []
+        if channel:
+            sql += " AND channel = ?"
+            params.append(channel)
+        return [self._outbox_item(r) for r in self._query(sql + " ORDER BY id", params)]
+
+    def outbox_next_due(self) -> float | None:
+        rows = self._query("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
+        return None if rows[0][0] is None else float(rows[0][0])
+
+    def outbox_for_incident(self, incident_id: int) -> list[OutboxItem]:
+        rows = self._query("SELECT * FROM outbox WHERE incident_id = ? ORDER BY id", (incident_id,))
+        return [self._outbox_item(r) for r in rows]
+
+    def outbox_members(self, digest_id: int) -> list[OutboxItem]:
+        rows = self._query("SELECT * FROM outbox WHERE digest_id = ? ORDER BY id", (digest_id,))
+        return [self._outbox_item(r) for r in rows]
+
+    def outbox_group(
+        self,
+        member_ids: Sequence[int],
+        *,
+        kind: str,
+        channel: str,
+        dedupe_key: str,
+        payload: dict[str, Any],
+        now: float,
+    ) -> int | None:
+        """Replace pending items by one new digest item, atomically.
+
+        The members turn `grouped` and point at the digest, in the same transaction
+        that creates it, so a crash can never deliver both the digest and a member.
+        None when a member was no longer pending (nothing changes then).
+        """
+        marks = ",".join("?" * len(member_ids))
+        try:
+            with self._tx() as db:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO outbox (incident_id, kind, channel, dedupe_key,"
+                    " created_at, next_attempt_at, payload) VALUES (NULL, ?, ?, ?, ?, ?, ?)",
+                    (kind, channel, dedupe_key, now, now, json.dumps(payload)),
+                )
+                if cursor.rowcount != 1:
+                    return None
+                digest_id = int(cursor.lastrowid or 0)
+                changed = db.execute(
+                    "UPDATE outbox SET status = 'grouped', digest_id = ?"  # noqa: S608 - marks
+                    f" WHERE status = 'pending' AND id IN ({marks})",
+                    (digest_id, *member_ids),
+                ).rowcount
+                if changed != len(member_ids):
+                    raise _GroupChangedError
+                return digest_id
+        except _GroupChangedError:
+            return None
+
+    def outbox_record(
+        self,
+        item_id: int,
+        *,
+        status: str,
+        attempts: int,
+        next_attempt_at: float,
+        last_error: str = "",
+        sent_at: float | None = None,
+        message_id: str = "",
+    ) -> None:
+        """Record a delivery attempt; a digest's members take its outcome with it."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
+                " sent_at = ?, message_id = CASE WHEN ? = '' THEN message_id ELSE ? END"
+                " WHERE id = ?",
+                (
+                    status,
+                    attempts,
+                    next_attempt_at,
+                    last_error,
+                    sent_at,
+                    message_id,
+                    message_id,
+                    item_id,
+                ),
+            )
+            # Members stay `grouped` while their digest is retried; they show its error.
+            member_status = "grouped" if status == "pending" else status
+            db.execute(
+                "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, sent_at = ?,"
+                " message_id = CASE WHEN ? = '' THEN message_id ELSE ? END WHERE digest_id = ?",
+                (member_status, attempts, last_error, sent_at, message_id, message_id, item_id),
+            )
+
+    def incidents_in_flight(self, opened_from: float, opened_to: float) -> list[int]:
+        """Incidents opened in the window whose pipeline has not finished yet."""
+        rows = self._query(
+            "SELECT id FROM incidents WHERE stage != 'done' AND opened_at BETWEEN ? AND ?",
+            (opened_from, opened_to),
+        )
+        return [int(r[0]) for r in rows]
+
+    def _outbox_item(self, r: sqlite3.Row) -> OutboxItem:
+        return OutboxItem(
+            id=r["id"],
+            incident_id=r["incident_id"],
+            kind=r["kind"],
+            channel=r["channel"],
+            created_at=r["created_at"],
+            status=r["status"],
+            attempts=r["attempts"],
+            next_attempt_at=r["next_attempt_at"],
+            last_error=r["last_error"],
+            sent_at=r["sent_at"],
+            message_id=r["message_id"],
+            payload=json.loads(r["payload"]),
+            digest_id=r["digest_id"],
+        )
+
+    # -- housekeeping ------------------------------------------------------------
+    def prune_alert_keys(self, older_than: float) -> int:
+        with self._tx() as db:
+            return db.execute(
+                "DELETE FROM alert_keys WHERE received_at < ?", (older_than,)
+            ).rowcount
+
+
+def alert_to_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "fingerprint": alert.fingerprint,
+        "status": alert.status,
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "generator_url": alert.generator_url,
+    }
+
+
+def alert_from_json(data: dict[str, Any]) -> Alert:
+    return Alert(
+        fingerprint=data["fingerprint"],
+        status=data["status"],
+        labels=data["labels"],
+        annotations=data["annotations"],
+        starts_at=data["starts_at"],
+        ends_at=data.get("ends_at"),
+        generator_url=data.get("generator_url", ""),
+    )

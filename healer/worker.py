@@ -1,0 +1,111 @@
+"""A small pool of threads that drains the incident queue.
+
+The store hands out one incident per container at a time, so two alerts about
+the same container never race each other to a restart. Any exception in one
+incident is logged, counted and contained: the thread moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from healer.metrics import HealerMetrics
+from healer.model import Incident
+from healer.store import Store
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 1.0
+
+
+class IncidentWorkers:
+    def __init__(
+        self,
+        store: Store,
+        process: Callable[[Incident], Incident],
+        metrics: HealerMetrics,
+        *,
+        threads: int,
+        on_failure: Callable[[Incident, BaseException], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._process = process
+        self._metrics = metrics
+        self._threads_wanted = threads
+        self._on_failure = on_failure
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+
+    def start(self) -> int:
+        """Resume what a crash left behind, then start the threads; returns resumed count."""
+        resumed = self._store.requeue_interrupted()
+        if resumed:
+            log.info("resuming %d incident(s) interrupted by a restart", resumed)
+        for n in range(self._threads_wanted):
+            thread = threading.Thread(target=self._loop, name=f"incident-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.wake()
+        return resumed
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+
+    def alive(self) -> bool:
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def idle(self) -> bool:
+        with self._wake:
+            return self._busy == 0 and self._store.queue_depth() == 0
+
+    def run_until_idle(self) -> None:
+        """Process everything queued in the calling thread (for one-shot scans)."""
+        while True:
+            incident = self._store.claim_next()
+            if incident is None:
+                return
+            self._handle(incident)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                incident = self._store.claim_next()
+            except Exception:  # a locked/broken database must not kill the thread
+                log.exception("claiming the next incident failed")
+                self._stop.wait(IDLE_POLL_SECONDS)
+                continue
+            if incident is None:
+                with self._wake:
+                    self._metrics.queue_depth.set(self._store.queue_depth())
+                    self._wake.wait(IDLE_POLL_SECONDS)
+                continue
+            with self._wake:
+                self._busy += 1
+            try:
+                self._handle(incident)
+            finally:
+                with self._wake:
+                    self._busy -= 1
+                self.wake()
+
+    def _handle(self, incident: Incident) -> None:
+        self._metrics.queue_depth.set(self._store.queue_depth())
+        try:
+            self._process(incident)
+        except Exception as exc:  # outermost boundary for one incident
+            log.exception(
+                "incident %d (%s) failed in the pipeline", incident.id, incident.container
+            )
+            if self._on_failure is not None:
+                self._on_failure(incident, exc)

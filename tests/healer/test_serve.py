@@ -1,0 +1,181 @@
+"""The healer as it runs in production: gunicorn, a real process, crashes and concurrency."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from tests.healer.conftest import TOKEN, firing, healer_env, payload
+from tests.support.containers import ContainerFactory, wait_for_state
+from tests.support.healer_proc import start_healer
+from tests.support.processes import REPO, wait_until
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def count_starts(docker_api: docker.DockerClient, container_id: str, since: float) -> int:
+    """`start` events the daemon recorded for this container since `since`."""
+    events = docker_api.api.events(
+        since=since,
+        until=time.time() + 0.5,
+        filters={"container": container_id, "event": "start"},
+        decode=True,
+    )
+    return sum(1 for _ in events)
+
+
+def incident(url: str, incident_id: int) -> dict[str, object]:
+    response = requests.get(f"{url}/api/incidents/{incident_id}", timeout=5)
+    response.raise_for_status()
+    result: dict[str, object] = response.json()
+    return result
+
+
+def test_serve_refuses_to_start_without_a_webhook_token(tmp_path: Path) -> None:
+    env = healer_env(tmp_path)
+    del env["HEALER_WEBHOOK_TOKEN"]
+    result = subprocess.run(
+        [sys.executable, "-m", "healer", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "HEALER_WEBHOOK_TOKEN" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("HEALER_MODE", "fix-everything"),
+        ("MAX_RESTART_ATTEMPTS", "three"),
+        ("HEALER_LISTEN", "9418"),
+        ("SMTP_SECURITY", "tls1.0"),
+        ("EMAIL_TO", "ops-at-example"),
+        ("MANAGED_LABEL", "=x"),
+        ("LLM_BACKEND", "gpt"),
+        ("HEALER_WEBHOOK_TOKEN", "s3cr3t-x"),
+    ],
+)
+def test_bad_configuration_stops_start_up_with_one_line_naming_the_key(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **healer_env(tmp_path), key: value}
+    result = subprocess.run(
+        [sys.executable, "-m", "healer", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert key in lines[0]
+    if key == "HEALER_WEBHOOK_TOKEN":
+        assert value not in lines[0]  # secrets are never echoed
+
+
+def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("HEALER_MODE=sideways\n")
+    env = {"PATH": "/usr/bin:/bin", **healer_env(tmp_path)}
+    del env["HEALER_MODE"]
+    result = subprocess.run(
+        [sys.executable, "-m", "healer", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO)},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "HEALER_MODE='sideways'" in result.stderr
+
+
+def test_ten_concurrent_duplicate_deliveries_restart_the_container_once(
+    tmp_path: Path, container_factory: ContainerFactory, docker_api: docker.DockerClient
+) -> None:
+    healer = start_healer(healer_env(tmp_path / "data"), tmp_path)
+    try:
+        c = container_factory.run()
+        c.stop(timeout=0)
+        wait_for_state(c, lambda a: a["State"]["Status"] == "exited")
+        since = time.time()
+        body = json.dumps(payload(firing(c.name, container_id=c.id[:12])))
+        answers: list[int] = []
+
+        def deliver() -> None:
+            r = requests.post(
+                f"{healer.url}/webhook/alertmanager", data=body, headers=AUTH, timeout=10
+            )
+            answers.append(r.status_code)
+
+        threads = [threading.Thread(target=deliver) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert answers == [200] * 10
+        listed = requests.get(f"{healer.url}/api/incidents", timeout=5).json()["incidents"]
+        assert len(listed) == 1
+        wait_until(lambda: incident(healer.url, listed[0]["id"])["stage"] == "done", timeout=30)
+        assert incident(healer.url, listed[0]["id"])["status"] == "healed"
+        assert count_starts(docker_api, c.id, since) == 1
+    finally:
+        healer.stop()
+
+
+def test_a_healer_killed_mid_incident_completes_it_exactly_once_after_restart(
+    tmp_path: Path, container_factory: ContainerFactory, docker_api: docker.DockerClient
+) -> None:
+    # A long stability window keeps the incident in verification long enough to kill it there.
+    env = healer_env(tmp_path / "data", HEALER_VERIFY_WINDOW_SECONDS="4")
+    healer = start_healer(env, tmp_path)
+    c = container_factory.run()
+    c.stop(timeout=0)
+    wait_for_state(c, lambda a: a["State"]["Status"] == "exited")
+    since = time.time()
+    try:
+        r = requests.post(
+            f"{healer.url}/webhook/alertmanager",
+            data=json.dumps(payload(firing(c.name))),
+            headers=AUTH,
+            timeout=10,
+        )
+        incident_id = r.json()["created"][0]
+        wait_until(
+            lambda: incident(healer.url, incident_id)["actions"], timeout=20, what="the restart"
+        )
+        healer.kill()  # SIGKILL to the whole process group: no cleanup runs
+    finally:
+        healer.stop()
+    restarted = start_healer(env, tmp_path, name="healer-2")
+    try:
+        wait_until(
+            lambda: incident(restarted.url, incident_id)["stage"] == "done",
+            timeout=30,
+            what="the resumed incident",
+        )
+        done = incident(restarted.url, incident_id)
+        assert done["status"] == "healed"
+        assert len(done["actions"]) == 1  # verified after the crash, not restarted again
+        assert count_starts(docker_api, c.id, since) == 1
+        lines = (tmp_path / "data" / "alerts.log").read_text().splitlines()
+        assert len(lines) == 1
+    finally:
+        restarted.stop()
