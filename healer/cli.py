@@ -94,6 +94,7 @@ def _scan(mode: Mode, config: HealerConfig, args: argparse.Namespace) -> int:
     print(f"healer {mode.value}: managed label {config.selector}")
     try:
         if args.continuous:
+            deps.notifier.start()
             print(f"scanning every {config.monitoring_interval_seconds:g}s; Ctrl-C to stop")
             scan_forever(
                 rt,
@@ -104,6 +105,12 @@ def _scan(mode: Mode, config: HealerConfig, args: argparse.Namespace) -> int:
             )
         else:
             print_report(scan_once(rt, mode))
+        # One-shot runs deliver their notifications before exiting (or leave them queued
+        # in the outbox for the next run when the mail server does not answer in time).
+        deps.notifier.flush(timeout=config.group_wait_seconds + 10)
+        left = deps.store.outbox_depth()
+        if left:
+            print(f"{left} notification(s) still queued in the outbox; they are retried later")
     finally:
         deps.close()
     return 0

@@ -135,7 +135,11 @@ class HealerConfig:
 
     @property
     def smtp_configured(self) -> bool:
-        return bool(self.email_from and self.email_to and self.email_app_password)
+        """SMTP is used with credentials, or without them only for an explicit plain relay
+        (SMTP_SECURITY=none); otherwise messages go to .eml files in the outbox folder."""
+        if not (self.email_from and self.email_to):
+            return False
+        return bool(self.email_app_password) or self.smtp_security == "none"
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line, an email or the history."""

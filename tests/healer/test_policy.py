@@ -233,7 +233,7 @@ def run(case: dict[str, object]) -> tuple[bool, dict[str, object]]:
         attempts_this_incident=int(case["attempts"]),  # type: ignore[call-overload]
         quarantined=bool(case["quarantined"]),
     )
-    settings = replace(SETTINGS, mode=case["mode"], llm_can_veto=case["veto"])
+    settings = replace(SETTINGS, mode=Mode(str(case["mode"])), llm_can_veto=bool(case["veto"]))
     advice = Advice(bool(case["rules_safe"]), case["llm_safe"])  # type: ignore[arg-type]
     the_alert = alert(str(case["alertname"]), action=str(case["action"]))
     return decide(the_alert, live, history, settings, advice).restart, case

@@ -54,7 +54,7 @@ class ContainerFactory:
 
     def run(
         self,
-        command: Sequence[str] | str = SLEEP_CMD,
+        command: Sequence[str] | str | None = SLEEP_CMD,
         *,
         hint: str = "c",
         name: str | None = None,
@@ -62,6 +62,7 @@ class ContainerFactory:
         managed: bool = True,
         healthcheck: Mapping[str, Any] | None = None,
         start: bool = True,
+        image: str = TEST_IMAGE,
         **kwargs: Any,
     ) -> MadeContainer:
         """Create (and by default start) a container from the local test image.
@@ -74,8 +75,8 @@ class ContainerFactory:
             all_labels.update(MANAGED)
         all_labels.update(labels or {})
         container = self.client.containers.create(
-            TEST_IMAGE,
-            command=list(command) if not isinstance(command, str) else command,
+            image,
+            command=list(command) if isinstance(command, (list, tuple)) else command,  # type: ignore[arg-type]
             name=name or self.name(hint),
             labels=all_labels,
             healthcheck=dict(healthcheck) if healthcheck else None,
