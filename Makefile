@@ -26,7 +26,7 @@ bench: testbed
 	$(PY) -m bench.exporter_scrape
 
 demo: testbed
-	$(PY) -m scripts.demo
+	$(PY) -m demo
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

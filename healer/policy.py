@@ -137,8 +137,12 @@ def decide(
     # 5. Is there still something to heal?
     if not facts.needs_attention:
         if history.attempts_this_incident > 0:
+            n = history.attempts_this_incident
             return Decision(
-                restart=False, status=IncidentStatus.HEALED, reason=f"{facts.name} is back"
+                restart=False,
+                status=IncidentStatus.HEALED,
+                reason=f"{facts.name} is {facts.state} again after {n} restart{'s' if n > 1 else ''}"
+                + (f" and {facts.health_status}" if facts.has_healthcheck else ""),
             )
         return _skip(
             f"{facts.name} is already {facts.state}"

@@ -224,11 +224,15 @@ class Store:
                     resolved.extend(self._resolve(db, alert, now))
                     continue
                 live = db.execute(
-                    "SELECT id, related FROM incidents WHERE container = ? AND "
+                    "SELECT id, related, mode, concluded FROM incidents WHERE container = ? AND "
                     "(stage != 'done' OR status = ?) ORDER BY id DESC LIMIT 1",
                     (alert.container, OPEN),
                 ).fetchone()
-                if live is not None and alert.container:
+                # Same episode: an incident still in progress, or one left open in the same
+                # mode. An incident left open by check mode does not absorb an alert that
+                # arrives in heal mode: the operator switched modes to have it acted on.
+                joins = live is not None and (not live["concluded"] or live["mode"] == mode.value)
+                if live is not None and joins and alert.container:
                     related = json.loads(live["related"])
                     related.append(alert.alertname)
                     db.execute(

@@ -181,3 +181,25 @@ def test_fuzzed_payloads_never_get_a_5xx(healer: Healer, body: Any) -> None:
 def test_fuzzed_bytes_never_get_a_5xx(healer: Healer, raw: bytes) -> None:
     response = healer.post(None, raw=raw)
     assert response.status_code in (200, 400)
+
+
+def test_an_alert_in_heal_mode_is_not_absorbed_by_an_incident_check_mode_left_open(
+    healer: Healer,
+) -> None:
+    from healer.model import IncidentStatus, Mode
+
+    store = healer.runtime.store
+    (first,) = store.ingest([alert_of(firing("prod-web-01"))], Mode.CHECK, 1.0).created
+    store.conclude(first, IncidentStatus.OPEN, 2.0)
+    store.finish(first, 2.0)
+    same_mode = store.ingest([alert_of(firing("prod-web-01", alertname="X"))], Mode.CHECK, 3.0)
+    assert same_mode.attached == (first,)
+    switched = store.ingest([alert_of(firing("prod-web-01", alertname="Y"))], Mode.HEAL, 4.0)
+    assert switched.created
+    assert switched.attached == ()
+
+
+def alert_of(raw: dict[str, Any]) -> Any:
+    from healer.payload import parse_payload
+
+    return parse_payload(json.dumps(payload(raw)).encode())[0]

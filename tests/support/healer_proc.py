@@ -8,8 +8,10 @@ from pathlib import Path
 from tests.support.processes import REPO, Service, free_port, python_module, start_service
 
 
-def start_healer(env: dict[str, str], log_dir: Path, *, name: str = "healer") -> Service:
-    port = free_port()
+def start_healer(
+    env: dict[str, str], log_dir: Path, *, name: str = "healer", port: int | None = None
+) -> Service:
+    port = port or free_port()
     full_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),

@@ -1,0 +1,1 @@
+"""`make demo`: the seed's interview demo, replayed on this host with real parts."""
