@@ -16,9 +16,10 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from exporter.cache import ContainerCache
+from exporter.exposition import render_text
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
@@ -36,7 +37,7 @@ class MetricsRenderer:
         version = self._cache.version
         with self._lock:
             if version != self._version:
-                self._body = generate_latest(self._registry)
+                self._body = render_text(self._registry)
                 self._version = version
             return self._body
 

@@ -138,10 +138,11 @@ def decide(
     if not facts.needs_attention:
         if history.attempts_this_incident > 0:
             n = history.attempts_this_incident
+            restarts = f"{n} restart{'s' if n > 1 else ''}"
             return Decision(
                 restart=False,
                 status=IncidentStatus.HEALED,
-                reason=f"{facts.name} is {facts.state} again after {n} restart{'s' if n > 1 else ''}"
+                reason=f"{facts.name} is {facts.state} again after {restarts}"
                 + (f" and {facts.health_status}" if facts.has_healthcheck else ""),
             )
         return _skip(

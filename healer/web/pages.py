@@ -1,17 +1,76 @@
-"""The human side: the status page, one page per incident, /healthz and /metrics."""
+"""The human side: the status page, one page per incident, /healthz and /metrics.
+
+The pages are server-rendered (Jinja autoescapes every container, log and model
+text), load nothing from elsewhere, refresh themselves, and stack their tables
+into cards on a phone.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, jsonify, render_template
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from fleet.facts import ContainerFacts
 from healer.errors import HealerError
-from healer.model import iso
+from healer.model import IncidentStatus, iso
 from healer.web.intake import runtime
 
 bp = Blueprint("pages", __name__)
 
 RECENT = 25
+
+
+@bp.app_template_filter("iso")
+def iso_filter(ts: float | None) -> str:
+    return iso(ts) or ""
+
+
+@bp.app_template_filter("clock")
+def clock_filter(ts: float | None, now: float | None = None) -> str:
+    """Time of day in UTC; with the date too unless it is `now`'s day."""
+    if ts is None:
+        return "—"
+    at = datetime.fromtimestamp(ts, UTC)
+    if now is not None and at.date() == datetime.fromtimestamp(now, UTC).date():
+        return at.strftime("%H:%M:%S")
+    return at.strftime("%Y-%m-%d %H:%M")
+
+
+@bp.app_template_filter("ago")
+def ago_filter(ts: float | None, now: float) -> str:
+    """How long before `now`, in the largest whole unit ("3 min ago")."""
+    if ts is None:
+        return ""
+    seconds = max(now - ts, 0.0)
+    if seconds < 5:
+        return "just now"
+    for size, unit in ((86_400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return f"{int(seconds)} s ago"
+
+
+@bp.app_template_filter("seconds")
+def seconds_filter(value: float | None) -> str:
+    """A duration for people: 0.052 s, 1.3 s, 2 min 5 s."""
+    if value is None:
+        return ""
+    if value < 1:
+        return f"{value:.3f} s"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, rest = divmod(int(value), 60)
+    return f"{minutes} min {rest} s"
+
+
+def _attention_first(
+    containers: Sequence[ContainerFacts], flagged: set[str]
+) -> list[ContainerFacts]:
+    """Containers that need a look (down, unhealthy, quarantined, open incident) first."""
+    return sorted(containers, key=lambda c: (not (c.needs_attention or c.name in flagged), c.name))
 
 
 @bp.get("/")
@@ -25,15 +84,20 @@ def status_page() -> str:
     quarantined = {q.container: q for q in rt.store.quarantined()}
     open_incidents = rt.store.open_incidents()
     open_by_container = {i.container: i for i in reversed(open_incidents)}
+    flagged = set(quarantined) | set(open_by_container)
+    containers = _attention_first(containers, flagged)
+    recent = rt.store.list_incidents(limit=RECENT)
     return render_template(
         "status.html",
         config=rt.config,
         containers=containers,
+        attention=[c for c in containers if c.needs_attention or c.name in flagged],
         docker_error=docker_error,
         quarantined=quarantined,
         open_incidents=open_incidents,
         open_by_container=open_by_container,
-        recent=rt.store.list_incidents(limit=RECENT),
+        recent=recent,
+        healed_recent=sum(1 for i in recent if i.status is IncidentStatus.HEALED),
         outbox_depth=rt.store.outbox_depth(),
         iso=iso,
         now=rt.clock.now(),
@@ -45,8 +109,13 @@ def incident_page(incident_id: int) -> tuple[str, int]:
     rt = runtime()
     incident = rt.store.get(incident_id)
     if incident is None:
-        return render_template("not_found.html", what=f"incident {incident_id}"), 404
-    return render_template("incident.html", incident=incident, config=rt.config, iso=iso), 200
+        return render_template("not_found.html", what=f"incident #{incident_id}"), 404
+    return (
+        render_template(
+            "incident.html", incident=incident, config=rt.config, iso=iso, now=rt.clock.now()
+        ),
+        200,
+    )
 
 
 @bp.get("/healthz")
