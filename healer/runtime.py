@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from healer.clock import Clock
 from healer.config import HealerConfig
 from healer.docker_port import DockerPort
+from healer.housekeeping import Housekeeper
 from healer.metrics import HealerMetrics
 from healer.model import Incident, IncidentStatus
 from healer.pipeline import IncidentProcessor
@@ -41,6 +42,7 @@ class Runtime:
     metrics: HealerMetrics = field(default_factory=lambda: HealerMetrics(CollectorRegistry()))
     processor: IncidentProcessor = field(init=False)
     workers: IncidentWorkers = field(init=False)
+    housekeeper: Housekeeper = field(init=False)
 
     def __post_init__(self) -> None:
         self.processor = IncidentProcessor(
@@ -59,17 +61,22 @@ class Runtime:
             threads=self.config.workers,
             on_failure=self.pipeline_failed,
         )
+        self.housekeeper = Housekeeper(
+            self.config, self.store, self.docker, self.clock, self.metrics
+        )
         self.metrics.quarantined.set(len(self.store.quarantined()))
         self.metrics.queue_depth.set(self.store.queue_depth())
 
     def start(self) -> None:
         """Resume interrupted incidents and unsent notifications; start their threads."""
         self.workers.start()
+        self.housekeeper.start()
         if isinstance(self.notifier, BackgroundNotifier):
             self.notifier.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self.workers.stop(timeout)
+        self.housekeeper.stop(timeout)
         if isinstance(self.notifier, BackgroundNotifier):
             self.notifier.stop(timeout)
 

@@ -233,3 +233,19 @@ def test_incidents_are_listed_newest_first(
     assert len(ids) == 3
     assert healer.client.get("/api/incidents?limit=x").status_code == 400
     assert healer.client.get("/api/incidents?status=nope").status_code == 400
+
+
+def test_a_quarantine_is_lifted_once_the_container_has_run_stably_for_the_release_period(
+    make_healer: HealerFactory, container_factory: ContainerFactory
+) -> None:
+    healer = make_healer(start_workers=False, HEALER_QUARANTINE_RELEASE_SECONDS="1")
+    store, housekeeper = healer.runtime.store, healer.runtime.housekeeper
+    flapping = container_factory.run(["sh", "-c", "exit 1"])
+    recovered = container_factory.run()
+    now = time.time()
+    store.quarantine(flapping.name, "test", None, now - 60)
+    store.quarantine(recovered.name, "test", None, now - 60)
+    wait_for_state(flapping, lambda a: a["State"]["Status"] == "exited")
+    time.sleep(1.1)  # the running one has now been up for longer than the release period
+    assert housekeeper.run_once() == [recovered.name]
+    assert [q.container for q in store.quarantined()] == [flapping.name]
