@@ -10,17 +10,7 @@ import requests
 
 from tests.e2e.conftest import MAIL_TO, ChainFactory, settle
 from tests.healer.conftest import TOKEN, firing, payload
-from tests.support.containers import wait_for_state
-
-
-def starts_since(docker_api: docker.DockerClient, container_id: str, since: float) -> int:
-    events = docker_api.api.events(  # type: ignore[call-overload]
-        since=since,
-        until=time.time() + 0.5,
-        filters={"container": container_id, "event": "start"},
-        decode=True,
-    )
-    return sum(1 for _ in events)
+from tests.support.containers import starts_since, wait_for_state
 
 
 def test_a_stopped_managed_container_is_healed_verified_emailed_once_and_recorded(

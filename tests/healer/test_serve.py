@@ -14,23 +14,11 @@ import pytest
 import requests
 
 from tests.healer.conftest import TOKEN, firing, healer_env, payload
-from tests.support.containers import ContainerFactory, wait_for_state
+from tests.support.containers import ContainerFactory, starts_since, wait_for_state
 from tests.support.healer_proc import start_healer
 from tests.support.processes import REPO, wait_until
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def count_starts(docker_api: docker.DockerClient, container_id: str, since: float) -> int:
-    """`start` events the daemon recorded for this container since `since`."""
-    # Fractional `since` is what the API takes; the SDK's stubs only say int.
-    events = docker_api.api.events(  # type: ignore[call-overload]
-        since=since,
-        until=time.time() + 0.5,
-        filters={"container": container_id, "event": "start"},
-        decode=True,
-    )
-    return sum(1 for _ in events)
 
 
 def incident(url: str, incident_id: int) -> dict[str, object]:
@@ -136,7 +124,7 @@ def test_ten_concurrent_duplicate_deliveries_restart_the_container_once(
         assert len(listed) == 1
         wait_until(lambda: incident(healer.url, listed[0]["id"])["stage"] == "done", timeout=30)
         assert incident(healer.url, listed[0]["id"])["status"] == "healed"
-        assert count_starts(docker_api, c.id, since) == 1
+        assert starts_since(docker_api, c.id, since) == 1
     finally:
         healer.stop()
 
@@ -177,7 +165,7 @@ def test_a_healer_killed_mid_incident_completes_it_exactly_once_after_restart(
         actions = done["actions"]
         assert isinstance(actions, list)
         assert len(actions) == 1  # verified after the crash, not restarted again
-        assert count_starts(docker_api, c.id, since) == 1
+        assert starts_since(docker_api, c.id, since) == 1
         lines = (tmp_path / "data" / "alerts.log").read_text().splitlines()
         assert len(lines) == 1
     finally:

@@ -131,3 +131,18 @@ def wait_for_state(
             state = container.attrs.get("State", {})
             raise TimeoutError(f"{container.name} never reached the expected state; last: {state}")
         time.sleep(interval)
+
+
+def starts_since(client: docker.DockerClient, container_id: str, since: float) -> int:
+    """How many `start` events the daemon recorded for a container since `since` (epoch s).
+
+    The daemon's own record, so "restarted exactly once" is proved, not inferred.
+    """
+    # Fractional `since` is what the API takes; the SDK's stubs only say int.
+    events = client.api.events(  # type: ignore[call-overload]
+        since=since,
+        until=time.time() + 0.5,
+        filters={"container": container_id, "event": "start"},
+        decode=True,
+    )
+    return sum(1 for _ in events)
