@@ -78,19 +78,32 @@ class ContainerCache:
             return self._version
 
     # -- writes ------------------------------------------------------------
-    def upsert(self, facts: ContainerFacts, *, critical: bool, managed_value: str) -> None:
+    def upsert(
+        self,
+        facts: ContainerFacts,
+        *,
+        critical: bool,
+        managed_value: str,
+        event: str | None = None,
+    ) -> None:
+        """Store a container's facts; `event` is counted in the same step, so a scrape
+        never sees the new state without the event that caused it."""
         with self._lock:
             old = self._entries.get(facts.id)
             usage = old.usage if old else None
             if usage is not None and facts.state != "running":
                 usage = None  # a stopped container has no current usage to show
-            self._entries[facts.id] = Entry(
+            entry = Entry(
                 facts=facts,
                 critical=critical,
                 managed_value=managed_value,
                 events=old.events if old else (),
                 usage=usage,
             )
+            if event is not None:
+                entry = entry.count_event(event)
+                self._self = replace(self._self, events_received=self._self.events_received + 1)
+            self._entries[facts.id] = entry
             self._version += 1
 
     def count_event(self, container_id: str, event: str) -> None:

@@ -36,11 +36,13 @@ class Exporter:
     ) -> None:
         self.config = config
         self.cache = ContainerCache()
+        # The reference definition of every family; /metrics renders the same bytes
+        # incrementally (exporter/exposition.py), and tests compare the two.
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(ContainerCollector(self.cache))
 
         def default_api() -> docker.APIClient:
-            return docker_client(environ).api
+            return docker_client(environ, max_pool_size=config.stats_concurrency + 4).api
 
         api = api_factory or default_api
 
@@ -62,9 +64,7 @@ class Exporter:
             else None
         )
         settings = f"Managed label: {config.selector}."
-        app = create_wsgi_app(
-            self.cache, self.registry, alive=self.watcher.alive, settings_text=settings
-        )
+        app = create_wsgi_app(self.cache, alive=self.watcher.alive, settings_text=settings)
         self.server = make_http_server(config.host, config.port, app)
         self._serve_thread = threading.Thread(
             target=self.server.serve_forever, name="exporter-http", daemon=True

@@ -15,20 +15,19 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from exporter.cache import ContainerCache
-from exporter.exposition import render_text
+from exporter.exposition import IncrementalRenderer
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
 
 
 class MetricsRenderer:
-    def __init__(self, cache: ContainerCache, registry: CollectorRegistry) -> None:
+    def __init__(self, cache: ContainerCache) -> None:
         self._cache = cache
-        self._registry = registry
+        self._incremental = IncrementalRenderer(cache)
         self._lock = threading.Lock()
         self._version = -1
         self._body = b""
@@ -37,19 +36,18 @@ class MetricsRenderer:
         version = self._cache.version
         with self._lock:
             if version != self._version:
-                self._body = render_text(self._registry)
+                self._body = self._incremental.render()
                 self._version = version
             return self._body
 
 
 def create_wsgi_app(
     cache: ContainerCache,
-    registry: CollectorRegistry,
     *,
     alive: Callable[[], bool],
     settings_text: str = "",
 ) -> Callable[[Environ, StartResponse], Iterable[bytes]]:
-    renderer = MetricsRenderer(cache, registry)
+    renderer = MetricsRenderer(cache)
 
     def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")

@@ -92,10 +92,15 @@ class StatsSampler:
         return True
 
     def _loop(self) -> None:
+        # The first round waits for the first sync: before it there is nothing to sample.
+        while not self._stop.is_set() and not self._cache.snapshot()[2].docker_up:
+            self._stop.wait(0.2)
         while not self._stop.is_set():
             try:
                 self.sample_once()
             except Exception:  # outermost boundary of this thread: count and keep sampling
+                if self._stop.is_set():
+                    return  # stop() cancelled the round; nothing went wrong
                 log.warning("stats sampling round failed", exc_info=True)
                 self._cache.count_error("stats")
                 self._api = None

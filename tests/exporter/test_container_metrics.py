@@ -243,9 +243,11 @@ def test_scrapes_never_call_the_docker_api(
         api.hooks["response"].append(lambda r, *a, **k: calls.append(r.request.url))
         return api
 
+    # The run's own label: other containers' events elsewhere on the daemon must not
+    # cause inspects while the test counts calls.
     exporter = start_exporter(
         "--managed-label",
-        "environment=production",
+        f"itops.test.run={container_factory.run_id}",
         "--stats-interval",
         "0",
         api_factory=counting_api,
