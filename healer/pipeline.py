@@ -18,7 +18,15 @@ from healer.docker_port import DockerPort
 from healer.errors import DockerActionError, DockerUnavailableError
 from healer.evidence import gather
 from healer.metrics import HealerMetrics
-from healer.model import Decision, Incident, IncidentStatus, Verification
+from healer.model import (
+    Category,
+    Decision,
+    Diagnosis,
+    Incident,
+    IncidentStatus,
+    Source,
+    Verification,
+)
 from healer.policy import Advice, History, PolicySettings, decide
 from healer.ports import Diagnoser, Notifier
 from healer.store import Store
@@ -60,6 +68,9 @@ class IncidentProcessor:
     def _run(self, incident: Incident) -> None:
         clock, store = self.clock, self.store
         settings = PolicySettings.from_config(self.config, incident.mode)
+        if not incident.container:
+            self._about_the_stack(incident, settings)
+            return
         # Evidence (always fresh: a resumed incident looks at the container as it is now).
         t = clock.now()
         evidence = gather(
@@ -171,6 +182,34 @@ class IncidentProcessor:
             status.value,
             decision.reason,
         )
+
+    def _about_the_stack(self, incident: Incident, settings: PolicySettings) -> None:
+        """An alert about no single container (the daemon, the exporter, the healer itself):
+        nothing to inspect or restart; it is recorded and people are told, from its annotations."""
+        clock, store = self.clock, self.store
+        annotations = incident.alert.annotations
+        diagnosis = Diagnosis(
+            category=Category.UNKNOWN,
+            root_cause=annotations.get("description")
+            or annotations.get("summary")
+            or f"{incident.alertname} is firing",
+            restart_safe=False,
+            recommendation="Follow the runbook"
+            + (f": {annotations['runbook_url']}" if annotations.get("runbook_url") else "."),
+            source=Source.RULES,
+            signature="stack-alert",
+        )
+        store.save_diagnosis(incident.id, diagnosis, diagnosis, "disabled", clock.now())
+        decision = decide(
+            incident.alert, None, History(0, 0, quarantined=False), settings, Advice()
+        )
+        store.save_decision(incident.id, decision, clock.now())
+        store.add_step(incident.id, clock.now(), "decision", decision.reason)
+        status = decision.status
+        if self._get(incident.id).resolved_at is not None:
+            status = IncidentStatus.RESOLVED
+        store.conclude(incident.id, status, clock.now())
+        self.metrics.incidents.labels(status.value).inc()
 
     def _restart_and_verify(
         self, incident: Incident, container_id: str, attempt: int

@@ -78,6 +78,11 @@ def decide(
     advice: Advice = Advice(),
 ) -> Decision:
     """Decide one step of one incident. Called again before every retry."""
+    # 0. Alerts about the stack itself (daemon, exporter, healer) name no container.
+    if not alert.container:
+        return _hold(
+            f"{alert.alertname} is not about one container; people are told, nothing is restarted"
+        )
     # 1. Identity and authorisation come from the live container, never the alert.
     if facts is None:
         return _skip(f"container {alert.container!r} no longer exists; nothing to restart")

@@ -249,3 +249,19 @@ def test_a_quarantine_is_lifted_once_the_container_has_run_stably_for_the_releas
     time.sleep(1.1)  # the running one has now been up for longer than the release period
     assert housekeeper.run_once() == [recovered.name]
     assert [q.container for q in store.quarantined()] == [flapping.name]
+
+
+def test_an_alert_about_no_single_container_is_recorded_and_told_never_failed(
+    make_healer: HealerFactory,
+) -> None:
+    healer = make_healer()
+    stack_alert = firing("", alertname="HealerHealFailed", action="")
+    stack_alert["labels"].pop("container")
+    stack_alert["annotations"]["description"] = "The healer gave up on prod-web-01."
+    incident = healer.wait_done(healer.post(payload(stack_alert)).get_json()["created"][0])
+    assert incident.status is IncidentStatus.OPEN
+    assert incident.actions == ()
+    assert incident.diagnosis is not None
+    assert incident.diagnosis.root_cause == "The healer gave up on prod-web-01."
+    assert "not about one container" in (incident.decision.reason if incident.decision else "")
+    assert [line["alertname"] for line in healer.alerts_log()] == ["HealerHealFailed"]

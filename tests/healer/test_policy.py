@@ -310,3 +310,10 @@ def test_every_combination_of_the_discrete_inputs_obeys_the_safety_rules() -> No
             assert action == "restart"
             assert state not in ("running", "paused", "removing", "dead")
     assert count == 2 * 3 * 7 * 2 * 5 * 7 * 2
+
+
+def test_an_alert_without_a_container_is_notify_only() -> None:
+    stack = Alert("f", "firing", {"alertname": "DockerDaemonUnreachable"}, {}, 0.0)
+    decision = decide(stack, None, FRESH, SETTINGS)
+    assert not decision.restart
+    assert decision.status is IncidentStatus.OPEN
