@@ -38,11 +38,10 @@ import requests
 
 from fleet.docker_env import docker_client
 from fleet.facts import parse_docker_time
-from tests.healer.conftest import TOKEN, healer_env
+from tests.support.chain import running_chain
 from tests.support.containers import ContainerFactory, wait_for_state
-from tests.support.healer_proc import start_healer
-from tests.support.processes import free_port, python_module, start_service, wait_until
-from tests.support.promstack import FAST, SHIPPED, Profile, PromStack, prom_stack
+from tests.support.processes import wait_until
+from tests.support.promstack import FAST, SHIPPED, Profile, PromStack
 from tests.support.scrape import scrape, value
 from tests.support.smtp import SmtpServer
 
@@ -103,46 +102,27 @@ def poll(
 def chain(
     profile_name: str, profile: Profile, factory: ContainerFactory, workdir: Path
 ) -> Iterator[tuple[str, str, PromStack]]:
-    label = f"itops.bench={factory.run_id}"
     with contextlib.ExitStack() as stack:
         smtp = SmtpServer().start()
         stack.callback(smtp.stop)
-        port = free_port()
-        exporter = start_service(
-            "exporter",
-            python_module("exporter", "--listen", f"127.0.0.1:{port}", "--managed-label", label),
-            port=port,
-            log_dir=workdir,
-            ready_url=f"http://127.0.0.1:{port}/healthz",
-        )
-        stack.callback(exporter.stop)
-        env = healer_env(
-            workdir / "data",
-            MANAGED_LABEL=label,
-            HEALER_VERIFY_WINDOW_SECONDS=VERIFY_WINDOW[profile_name],
-            EMAIL_FROM="bench@example.com",
-            EMAIL_TO="ops@example.com",
-            SMTP_HOST=smtp.host,
-            SMTP_PORT=str(smtp.port),
-            SMTP_SECURITY="none",
-            LLM_BACKEND="none",
-            LOG_LEVEL="WARNING",
-        )
-        healer = start_healer(env, workdir)
-        stack.callback(healer.stop)
-        token = workdir / "token"
-        token.write_text(TOKEN)
-        prom = stack.enter_context(
-            prom_stack(
-                workdir / "prom",
-                targets={"exporter": f"127.0.0.1:{port}", "healer": f"127.0.0.1:{healer.port}"},
-                webhook_url=f"{healer.url}/webhook/alertmanager",
-                token_file=token,
+        running = stack.enter_context(
+            running_chain(
+                workdir,
+                managed_label=f"itops.bench={factory.run_id}",
                 profile=profile,
+                exporter_args=(),
+                healer_settings={
+                    "HEALER_VERIFY_WINDOW_SECONDS": VERIFY_WINDOW[profile_name],
+                    "EMAIL_FROM": "bench@example.com",
+                    "EMAIL_TO": "ops@example.com",
+                    "SMTP_HOST": smtp.host,
+                    "SMTP_PORT": str(smtp.port),
+                    "SMTP_SECURITY": "none",
+                    "LOG_LEVEL": "WARNING",
+                },
             )
         )
-        prom.wait_for_targets(["exporter", "healer"], timeout=60)
-        yield f"http://127.0.0.1:{port}/metrics", healer.url, prom
+        yield running.metrics_url, running.healer.url, running.stack
 
 
 def heal_once(
@@ -258,7 +238,6 @@ def main(argv: list[str] | None = None) -> int:
                 if runs <= 0:
                     continue
                 workdir = Path(tmp) / name
-                (workdir / "prom").mkdir(parents=True)
                 print(f"profile {name}: {runs} run(s)...", flush=True)
                 with chain(name, profile, factory, workdir) as (metrics, healer, prom):
                     results[name] = [

@@ -19,7 +19,6 @@ import tempfile
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,10 @@ import docker.errors
 import requests
 
 from fleet.docker_env import docker_client
-from tests.healer.conftest import TOKEN, healer_env
+from tests.support.chain import Chain, running_chain
 from tests.support.containers import ContainerFactory, health
-from tests.support.healer_proc import start_healer
-from tests.support.processes import REPO, Service, free_port, python_module, start_service
+from tests.support.processes import REPO, Service
 from tests.support.processes import wait_until as _wait_until
-from tests.support.promstack import FAST, prom_stack
 from tests.support.smtp import SmtpServer
 
 BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
@@ -158,61 +155,25 @@ def latest_for(healer: Service, container: str, after: int = 0) -> dict[str, Any
     return fresh[0] if fresh else None
 
 
-@contextlib.contextmanager
-def services(workdir: Path, label: str, smtp: SmtpServer) -> Iterator[dict[str, Any]]:
-    with contextlib.ExitStack() as stack:
-        exporter_port, healer_port = free_port(), free_port()
-        exporter = start_service(
-            "exporter",
-            python_module(
-                "exporter",
-                "--listen",
-                f"127.0.0.1:{exporter_port}",
-                "--managed-label",
-                label,
-                "--stats-interval",
-                "2",
-            ),
-            port=exporter_port,
-            log_dir=workdir,
-            ready_url=f"http://127.0.0.1:{exporter_port}/healthz",
-        )
-        stack.callback(exporter.stop)
-        env = healer_env(
-            workdir / "data",
-            HEALER_MODE="check",
-            MANAGED_LABEL=label,
-            CRITICAL_SERVICES="",
-            HEALER_VERIFY_WINDOW_SECONDS="3",
-            LLM_BACKEND=os.environ.get("LLM_BACKEND", "none"),
-            EMAIL_FROM="itops-demo@example.com",
-            EMAIL_TO="oncall@example.com",
-            SMTP_HOST=smtp.host,
-            SMTP_PORT=str(smtp.port),
-            SMTP_SECURITY="none",
-            NOTIFY_GROUP_WAIT_SECONDS="0.5",
-            HEALER_PUBLIC_URL=f"http://127.0.0.1:{healer_port}",
-        )
-        state: dict[str, Any] = {"env": env, "workdir": workdir, "port": healer_port}
-        state["healer"] = start_healer(env, workdir, port=healer_port)
-        stack.callback(lambda: state["healer"].stop())
-        token = workdir / "token"
-        token.write_text(TOKEN)
-        (workdir / "prom").mkdir()
-        prom = stack.enter_context(
-            prom_stack(
-                workdir / "prom",
-                targets={
-                    "exporter": f"127.0.0.1:{exporter_port}",
-                    "healer": f"127.0.0.1:{healer_port}",
-                },
-                webhook_url=f"http://127.0.0.1:{healer_port}/webhook/alertmanager",
-                token_file=token,
-                profile=FAST,
-            )
-        )
-        state.update(exporter=exporter, prom=prom)
-        yield state
+def demo_chain(
+    workdir: Path, label: str, smtp: SmtpServer
+) -> contextlib.AbstractContextManager[Chain]:
+    return running_chain(
+        workdir,
+        managed_label=label,
+        exporter_args=("--stats-interval", "2"),
+        healer_settings={
+            "HEALER_MODE": "check",
+            "HEALER_VERIFY_WINDOW_SECONDS": "3",
+            "LLM_BACKEND": os.environ.get("LLM_BACKEND", "none"),
+            "EMAIL_FROM": "itops-demo@example.com",
+            "EMAIL_TO": "oncall@example.com",
+            "SMTP_HOST": smtp.host,
+            "SMTP_PORT": str(smtp.port),
+            "SMTP_SECURITY": "none",
+            "NOTIFY_GROUP_WAIT_SECONDS": "0.5",
+        },
+    )
 
 
 def main() -> int:
@@ -239,10 +200,9 @@ def main() -> int:
                 "Start the agent: exporter, healer (check mode), Prometheus, Alertmanager, "
                 "an SMTP sink",
             )
-            with services(workdir, label, smtp) as s:
-                prom = s["prom"]
-                prom.wait_for_targets(["exporter", "healer"], timeout=60)
-                say(f"healer status page: {s['healer'].url}/   Prometheus: {prom.prometheus.url}")
+            with demo_chain(workdir, label, smtp) as chain:
+                prom = chain.stack
+                say(f"healer status page: {chain.healer.url}/   Prometheus: {prom.prometheus.url}")
                 say(
                     "Prometheus and Alertmanager load prometheus/ and alertmanager/ from this "
                     "repository, rewritten to loopback with 1 s intervals"
@@ -264,7 +224,7 @@ def main() -> int:
                     "Alertmanager delivers it to the healer"
                 )
                 incident = wait_until(
-                    lambda: (i := latest_for(s["healer"], web)) and i["stage"] == "done" and i,
+                    lambda: (i := latest_for(chain.healer, web)) and i["stage"] == "done" and i,
                     "the check-mode incident",
                 )
                 step(5, f"Check mode: diagnosis only ({time.time() - t0:.1f}s after the stop)")
@@ -275,7 +235,7 @@ def main() -> int:
                 step(6, "Heal mode, one shot: python -m healer heal")
                 result = subprocess.run(
                     [sys.executable, "-m", "healer", "heal"],
-                    env={**os.environ, **s["env"], "PYTHONPATH": str(REPO)},
+                    env={**os.environ, **chain.healer_settings, "PYTHONPATH": str(REPO)},
                     cwd=workdir,
                     capture_output=True,
                     text=True,
@@ -288,23 +248,21 @@ def main() -> int:
                     7,
                     "Autopilot: the webhook healer switched to heal mode; the outage happens again",
                 )
-                s["healer"].stop()
-                s["env"]["HEALER_MODE"] = "heal"
-                s["healer"] = start_healer(s["env"], workdir, name="healer-heal", port=s["port"])
+                chain.restart_healer(HEALER_MODE="heal")
                 wait_until(
                     lambda: prom.query(
                         f'docker_container_state{{container="{web}",state="running"}} == 1'
                     ),
                     "Prometheus to see prod-web-01 running again",
                 )
-                last = latest_for(s["healer"], web)
+                last = latest_for(chain.healer, web)
                 after = int(last["id"]) if last else 0
                 t0 = time.time()
                 client.containers.get(web).stop(timeout=2)
                 say(f"docker stop {web}")
                 incident = wait_until(
                     lambda: (
-                        (i := latest_for(s["healer"], web, after)) and i["stage"] == "done" and i
+                        (i := latest_for(chain.healer, web, after)) and i["stage"] == "done" and i
                     ),
                     "the automatic heal",
                 )

@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.healer.conftest import TOKEN, healer_env
-from tests.support.containers import ContainerFactory
-from tests.support.healer_proc import start_healer
-from tests.support.processes import Service, free_port, python_module, start_service, wait_until
-from tests.support.promstack import FAST, Profile, PromStack, prom_stack
+from tests.support.chain import Chain, running_chain
+from tests.support.containers import ContainerFactory, MadeContainer
+from tests.support.processes import wait_until
+from tests.support.promstack import FAST, Profile
 from tests.support.smtp import SmtpServer
 
 MAIL_USER, MAIL_PASSWORD = "alerts@example.com", "app-password-16ch"
@@ -30,16 +29,23 @@ MAIL_TO = "oncall@example.com"
 
 
 @dataclass
-class Chain:
+class E2E:
     factory: ContainerFactory
     label: str  # the managed label this chain's exporter and healer use
-    exporter: Service
-    healer: Service
-    stack: PromStack
+    chain: Chain
     smtp: SmtpServer
 
-    def managed(self, command: list[str] | None = None, **kwargs: Any) -> Any:
-        labels = {self.label.split("=")[0]: self.label.split("=")[1], **kwargs.pop("labels", {})}
+    @property
+    def healer(self) -> Any:
+        return self.chain.healer
+
+    @property
+    def stack(self) -> Any:
+        return self.chain.stack
+
+    def managed(self, command: list[str] | None = None, **kwargs: Any) -> MadeContainer:
+        key, value = self.label.split("=")
+        labels = {key: value, **kwargs.pop("labels", {})}
         return self.factory.run(command or ["sleep", "100000"], labels=labels, **kwargs)
 
     def incidents(self) -> list[dict[str, Any]]:
@@ -66,7 +72,6 @@ class Chain:
         return result
 
     def wait_scraped(self, container: str) -> None:
-        self.stack.wait_for_targets(["exporter", "healer"])
         wait_until(
             lambda: self.stack.query(f'docker_container_state{{container="{container}"}}'),
             timeout=20,
@@ -74,73 +79,39 @@ class Chain:
         )
 
     def logs(self) -> str:
-        return (
-            f"--- healer ---\n{self.healer.log()[-3000:]}\n"
-            f"--- exporter ---\n{self.exporter.log()[-1500:]}\n{self.stack.logs()}"
-        )
+        return self.chain.logs()
 
 
-ChainFactory = Callable[..., Chain]
+ChainFactory = Callable[..., E2E]
 
 
 @pytest.fixture
 def chain(tmp_path: Path, container_factory: ContainerFactory) -> Iterator[ChainFactory]:
     with contextlib.ExitStack() as stack:
 
-        def start(mode: str = "heal", profile: Profile = FAST, **healer_overrides: str) -> Chain:
+        def start(mode: str = "heal", profile: Profile = FAST, **healer_overrides: str) -> E2E:
             label = f"itops.e2e={container_factory.run_id}"
             smtp = SmtpServer(users={MAIL_USER: MAIL_PASSWORD}).start()
             stack.callback(smtp.stop)
-            exporter_port = free_port()
-            exporter = start_service(
-                "exporter",
-                python_module(
-                    "exporter",
-                    "--listen",
-                    f"127.0.0.1:{exporter_port}",
-                    "--managed-label",
-                    label,
-                    "--stats-interval",
-                    "1",
-                ),
-                port=exporter_port,
-                log_dir=tmp_path,
-                ready_url=f"http://127.0.0.1:{exporter_port}/healthz",
-            )
-            stack.callback(exporter.stop)
-            env = healer_env(
-                tmp_path / "data",
-                HEALER_MODE=mode,
-                MANAGED_LABEL=label,
-                HEALER_VERIFY_WINDOW_SECONDS="2",
-                EMAIL_FROM=MAIL_USER,
-                EMAIL_TO=MAIL_TO,
-                EMAIL_APP_PASSWORD=MAIL_PASSWORD,
-                SMTP_HOST=smtp.host,
-                SMTP_PORT=str(smtp.port),
-                SMTP_SECURITY="none",
-                NOTIFY_GROUP_WAIT_SECONDS="0.5",
+            settings = {
+                "HEALER_MODE": mode,
+                "HEALER_VERIFY_WINDOW_SECONDS": "2",
+                "EMAIL_FROM": MAIL_USER,
+                "EMAIL_TO": MAIL_TO,
+                "EMAIL_APP_PASSWORD": MAIL_PASSWORD,
+                "SMTP_HOST": smtp.host,
+                "SMTP_PORT": str(smtp.port),
+                "SMTP_SECURITY": "none",
+                "NOTIFY_GROUP_WAIT_SECONDS": "0.5",
                 **healer_overrides,
-            )
-            healer = start_healer(env, tmp_path)
-            stack.callback(healer.stop)
-            token_file = tmp_path / "webhook_token"
-            token_file.write_text(TOKEN)
-            prom = stack.enter_context(
-                prom_stack(
-                    tmp_path / "prom",
-                    targets={
-                        "exporter": f"127.0.0.1:{exporter_port}",
-                        "healer": f"127.0.0.1:{healer.port}",
-                    },
-                    webhook_url=f"{healer.url}/webhook/alertmanager",
-                    token_file=token_file,
-                    profile=profile,
+            }
+            running = stack.enter_context(
+                running_chain(
+                    tmp_path, managed_label=label, profile=profile, healer_settings=settings
                 )
             )
-            return Chain(container_factory, label, exporter, healer, prom, smtp)
+            return E2E(container_factory, label, running, smtp)
 
-        (tmp_path / "prom").mkdir()
         yield start
 
 

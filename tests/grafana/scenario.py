@@ -35,11 +35,10 @@ from typing import Any
 
 import requests
 
-from tests.healer.conftest import TOKEN, healer_env
+from tests.support.chain import running_chain
 from tests.support.containers import WEB_CMD, ContainerFactory, health
-from tests.support.healer_proc import start_healer
-from tests.support.processes import Service, free_port, python_module, start_service, wait_until
-from tests.support.promstack import FAST, PromStack, prom_stack
+from tests.support.processes import Service, free_port, wait_until
+from tests.support.promstack import PromStack
 
 OOM_ONCE = (
     "if [ ! -e /oom-once ]; then touch /oom-once; "
@@ -138,54 +137,23 @@ def run_scenario(
     """Start the stack, break the containers, wait until the healer concluded every
     incident and Prometheus scraped the healer's final counts; stop it all on exit."""
     managed = f"itops.test.run={factory.run_id}"
-    token_file = workdir / "webhook_token"
-    token_file.write_text(TOKEN + "\n")
-
-    exporter_port = free_port()
     with contextlib.ExitStack() as stop:
-        exporter = start_service(
-            "exporter",
-            python_module(
-                "exporter",
-                "--listen",
-                f"127.0.0.1:{exporter_port}",
-                "--managed-label",
-                managed,
-                "--stats-interval",
-                "0.5",
-            ),
-            port=exporter_port,
-            log_dir=workdir,
-            ready_url=f"http://127.0.0.1:{exporter_port}/healthz",
-        )
-        stop.callback(exporter.stop)
-        healer = start_healer(
-            healer_env(
-                workdir / "healer-data",
-                MANAGED_LABEL=managed,
-                LLM_BACKEND="ollama",
-                # Nothing listens here: a real "Ollama is down".
-                OLLAMA_HOST=f"http://127.0.0.1:{free_port()}",
-                LLM_TIMEOUT_SECONDS="2",
-                MAX_RESTART_ATTEMPTS="2",
-                HEALER_WORKERS="4",
-            ),
-            workdir,
-        )
-        stop.callback(healer.stop)
-        stack = stop.enter_context(
-            prom_stack(
+        chain = stop.enter_context(
+            running_chain(
                 workdir,
-                targets={
-                    "exporter": f"127.0.0.1:{exporter_port}",
-                    "healer": f"127.0.0.1:{healer.port}",
+                managed_label=managed,
+                exporter_args=("--stats-interval", "0.5"),
+                healer_settings={
+                    "LLM_BACKEND": "ollama",
+                    # Nothing listens here: a real "Ollama is down".
+                    "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
+                    "LLM_TIMEOUT_SECONDS": "2",
+                    "MAX_RESTART_ATTEMPTS": "2",
+                    "HEALER_WORKERS": "4",
                 },
-                webhook_url=f"{healer.url}/webhook/alertmanager",
-                token_file=token_file,
-                profile=FAST,
             )
         )
-        stack.wait_for_targets(["exporter", "healer"])
+        exporter, healer, stack = chain.exporter, chain.healer, chain.stack
 
         started = time.time()
         web = factory.run(WEB_CMD, hint="web", healthcheck=WEB_HEALTH, mem_limit="64m")
