@@ -6,6 +6,7 @@ exceptions; nothing above this module imports `docker`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -20,7 +21,13 @@ from healer.errors import DockerActionError, DockerUnavailableError
 
 
 class DockerPort(Protocol):
-    def inspect(self, name_or_id: str) -> ContainerFacts | None: ...
+    def inspect(self, container_id: str) -> ContainerFacts | None:
+        """The container with this id (full, or the 12-character short form)."""
+        ...
+
+    def find(self, name: str) -> ContainerFacts | None:
+        """The container with exactly this name, or None."""
+        ...
 
     def logs(self, container_id: str, tail: int) -> list[str]: ...
 
@@ -56,12 +63,34 @@ class DockerAdapter:
                 self._api = self._factory()
         return self._api
 
-    def inspect(self, name_or_id: str) -> ContainerFacts | None:
+    def inspect(self, container_id: str) -> ContainerFacts | None:
+        # Docker resolves a reference as an id, a name, or an id *prefix*; an id of
+        # fewer than 12 characters could name some other container, so none is taken.
+        if len(container_id) < 12:
+            return None
         try:
-            with _translated(f"inspect {name_or_id}"):
-                return ContainerFacts.from_inspect(self._client().inspect_container(name_or_id))
+            with _translated(f"inspect {container_id[:12]}"):
+                facts = ContainerFacts.from_inspect(self._client().inspect_container(container_id))
         except docker.errors.NotFound:
             return None
+        return facts if facts.id.startswith(container_id) else None
+
+    def find(self, name: str) -> ContainerFacts | None:
+        # Never `inspect <name>`: for a name that does not exist Docker falls back to an
+        # id-prefix match, and "c5" would be whichever container's id starts with c5.
+        name = name.lstrip("/")
+        if not name:
+            return None
+        with _translated(f"find {name}"):
+            summaries = self._client().containers(
+                all=True, filters={"name": f"^/{re.escape(name)}$"}
+            )
+        for summary in summaries:
+            if f"/{name}" in summary.get("Names", ()):
+                facts = self.inspect(str(summary["Id"]))
+                if facts is not None and facts.name == name:
+                    return facts
+        return None
 
     def logs(self, container_id: str, tail: int) -> list[str]:
         try:

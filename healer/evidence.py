@@ -38,16 +38,18 @@ def clean(
 
 def gather(
     docker: DockerPort,
-    container: str,
     *,
+    name: str,
+    container_id: str = "",
     now: float,
     log_lines: int,
     secrets: Sequence[str] = (),
 ) -> Evidence:
-    """Evidence for `container` (a name or id); facts are None when it no longer exists."""
-    facts = docker.inspect(container)
+    """Evidence for the container with this id (when given) or exactly this name;
+    facts are None when no such container exists."""
+    facts = docker.inspect(container_id) if container_id else docker.find(name)
     if facts is None:
-        return Evidence(container=container, facts=None, collected_at=now)
+        return Evidence(container=name, facts=None, collected_at=now)
     try:
         raw_logs = docker.logs(facts.id, tail=log_lines)
     except DockerActionError as exc:

@@ -51,7 +51,7 @@ class Housekeeper:
         released = []
         for entry in self._store.quarantined():
             try:
-                facts = self._docker.inspect(entry.container)
+                facts = self._docker.find(entry.container)
             except HealerError:
                 continue  # Docker unreachable: decide next time
             if (

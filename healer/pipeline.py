@@ -75,7 +75,8 @@ class IncidentProcessor:
         t = clock.now()
         evidence = gather(
             self.docker,
-            incident.alert.labels.get("container_id") or incident.container,
+            name=incident.container,
+            container_id=incident.alert.labels.get("container_id", ""),
             now=t,
             log_lines=self.config.log_lines,
             secrets=self.config.secrets(),
@@ -84,7 +85,7 @@ class IncidentProcessor:
             # The alert's id may be of a replaced container; the name tells the policy so.
             evidence = gather(
                 self.docker,
-                incident.container,
+                name=incident.container,
                 now=t,
                 log_lines=self.config.log_lines,
                 secrets=self.config.secrets(),
@@ -125,7 +126,16 @@ class IncidentProcessor:
         for action in incident.actions:
             if action.result == "pending":
                 # The healer died between recording a restart and its result.
-                verification = self._verify(incident, evidence.container)
+                if evidence.facts is not None:
+                    verification = self._verify(incident, evidence.facts.id)
+                else:
+                    verification = Verification(
+                        ok=False,
+                        state="gone",
+                        health_status="none",
+                        summary="the container no longer exists",
+                        checked_at=clock.now(),
+                    )
                 result_text = "ok" if verification.ok else "error"
                 store.finish_action(
                     incident.id,
@@ -139,7 +149,11 @@ class IncidentProcessor:
         while True:
             if verification is not None and not verification.ok and attempts > 0:
                 clock.sleep(self.config.backoff_seconds * 2 ** (attempts - 1))
-            facts = self.docker.inspect(evidence.facts.id if evidence.facts else incident.container)
+            facts = (
+                self.docker.inspect(evidence.facts.id)
+                if evidence.facts
+                else self.docker.find(incident.container)
+            )
             window_start = clock.now() - self.config.crashloop_window_seconds
             history = History(
                 restarts_in_window=len(store.restarts_since(incident.container, window_start)),

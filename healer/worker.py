@@ -61,9 +61,14 @@ class IncidentWorkers:
     def alive(self) -> bool:
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
-    def wake(self) -> None:
+    def wake(self, count: int | None = None) -> None:
+        """Wake `count` idle threads (all when None). Waking all for one new incident
+        would send every idle thread to compete for it in a write transaction."""
         with self._wake:
-            self._wake.notify_all()
+            if count is None:
+                self._wake.notify_all()
+            else:
+                self._wake.notify(min(count, self._threads_wanted))
 
     def idle(self) -> bool:
         with self._wake:
@@ -97,7 +102,6 @@ class IncidentWorkers:
             finally:
                 with self._wake:
                     self._busy -= 1
-                self.wake()
 
     def _handle(self, incident: Incident) -> None:
         # (The queue-depth gauge is refreshed when idle and on every scrape; counting

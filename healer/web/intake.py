@@ -52,7 +52,7 @@ def alertmanager_webhook() -> tuple[Response, int]:
     rt.metrics.webhooks.labels("accepted").inc(result.accepted)
     rt.metrics.webhooks.labels("duplicate").inc(result.duplicates)
     if result.created:
-        rt.workers.wake()
+        rt.workers.wake(len(result.created))
     for incident_id in result.resolved:
         incident = rt.store.get(incident_id)
         if incident is not None and incident.status is IncidentStatus.RESOLVED:

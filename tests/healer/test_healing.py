@@ -265,3 +265,18 @@ def test_an_alert_about_no_single_container_is_recorded_and_told_never_failed(
     assert incident.diagnosis.root_cause == "The healer gave up on prod-web-01."
     assert "not about one container" in (incident.decision.reason if incident.decision else "")
     assert [line["alertname"] for line in healer.alerts_log()] == ["HealerHealFailed"]
+
+
+def test_an_alert_for_a_name_that_is_only_an_id_prefix_never_reaches_that_container(
+    make_healer: HealerFactory, container_factory: ContainerFactory
+) -> None:
+    # Docker resolves an unknown name as an id prefix: "inspect 3f" would return the
+    # container whose id starts with 3f. The healer must look names up exactly.
+    healer = make_healer()
+    victim = stopped(container_factory)
+    prefix = victim.id[:6]
+    incident = healer.wait_done(healer.post(payload(firing(prefix))).get_json()["created"][0])
+    assert incident.status is IncidentStatus.SKIPPED
+    assert "no longer exists" in (incident.decision.reason if incident.decision else "")
+    victim.reload()
+    assert victim.status == "exited"
