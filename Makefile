@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: test testbed lint format unit bench demo clean
+.PHONY: test testbed lint format bench demo clean
 
 test: testbed lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -22,8 +22,10 @@ format:
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Benchmarks print figures (they are not tests); run them on a quiet machine.
+BENCHES ?= exporter_scrape webhook_intake heal_latency time_to_heal diagnosis llm_diagnosis
 bench: testbed
-	$(PY) -m bench.exporter_scrape
+	@for b in $(BENCHES); do echo "== bench.$$b"; $(PY) -m bench.$$b || exit 1; done
 
 demo: testbed
 	$(PY) -m demo

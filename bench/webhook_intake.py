@@ -87,12 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alerts", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--per-request", type=int, default=1, help="alerts per webhook call")
+    parser.add_argument("--workers", default="4", help="HEALER_WORKERS (the default is 4)")
     args = parser.parse_args(argv)
     run = uuid.uuid4().hex[:6]
     with tempfile.TemporaryDirectory(prefix="itops-intake-") as tmp:
         data = Path(tmp) / "data"
         env = healer_env(
-            data, HEALER_MODE="check", LOG_LEVEL="WARNING", NOTIFY_GROUP_WAIT_SECONDS="5"
+            data,
+            HEALER_MODE="check",
+            LOG_LEVEL="WARNING",
+            NOTIFY_GROUP_WAIT_SECONDS="5",
+            HEALER_WORKERS=args.workers,
         )
         healer = start_healer(env, Path(tmp))
         try:

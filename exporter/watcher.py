@@ -45,6 +45,10 @@ WATCHED_EVENTS = (
     "health_status",
 )
 
+# A `die` always follows these: inspecting now would only wait on the daemon, which
+# holds the container until the exit is cleaned up, and delay that `die` behind it.
+EVENT_ONLY = frozenset({"kill", "oom"})
+
 MAX_BACKOFF = 5.0
 
 ClientFactory = Callable[[], docker.APIClient]
@@ -175,6 +179,9 @@ class DockerWatcher:
             self._cache.remove(cid)  # its series vanish with it, counters included
             return
         label = event_label(action)
+        if action in EVENT_ONLY:
+            self._cache.count_event(cid, label)
+            return
         counted = action == "die" and self._publish_exit(cid, event)
         try:
             found = self._refresh(cid, event=None if counted else label)

@@ -48,7 +48,6 @@ def create_app(
         metrics=metrics or HealerMetrics(CollectorRegistry()),
     )
     app.extensions["healer"] = runtime
-    app.register_blueprint(intake.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
 
@@ -70,6 +69,9 @@ def create_app(
     def unexpected(exc: Exception) -> tuple[Any, int]:
         log.exception("unhandled error")
         return jsonify(error=f"internal error: {type(exc).__name__}"), 500
+
+    # The webhook is answered before Flask sees the request (see healer/web/intake.py).
+    app.wsgi_app = intake.WebhookIntake(runtime, app.wsgi_app)  # type: ignore[method-assign,assignment]
 
     if start_workers:
         runtime.start()

@@ -33,6 +33,9 @@ from healer.store import Store
 
 log = logging.getLogger(__name__)
 
+# A container found missing this recently is not looked up again before the first decision.
+FRESH_SECONDS = 1.0
+
 
 @dataclass
 class IncidentProcessor:
@@ -149,11 +152,12 @@ class IncidentProcessor:
         while True:
             if verification is not None and not verification.ok and attempts > 0:
                 clock.sleep(self.config.backoff_seconds * 2 ** (attempts - 1))
-            facts = (
-                self.docker.inspect(evidence.facts.id)
-                if evidence.facts
-                else self.docker.find(incident.container)
-            )
+            if evidence.facts is not None:
+                facts = self.docker.inspect(evidence.facts.id)
+            elif decision is None and clock.now() - evidence.collected_at < FRESH_SECONDS:
+                facts = None  # looked for it a moment ago and it was not there
+            else:
+                facts = self.docker.find(incident.container)
             window_start = clock.now() - self.config.crashloop_window_seconds
             history = History(
                 restarts_in_window=len(store.restarts_since(incident.container, window_start)),

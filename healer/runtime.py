@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +21,9 @@ from healer.store import Store
 from healer.worker import IncidentWorkers
 
 log = logging.getLogger(__name__)
+
+# A webhook with new incidents within this long means "a burst is arriving".
+INTAKE_BUSY_SECONDS = 0.1
 
 
 @runtime_checkable
@@ -43,6 +47,7 @@ class Runtime:
     processor: IncidentProcessor = field(init=False)
     workers: IncidentWorkers = field(init=False)
     housekeeper: Housekeeper = field(init=False)
+    last_intake: float = field(init=False, default=-1e9)
 
     def __post_init__(self) -> None:
         self.processor = IncidentProcessor(
@@ -60,6 +65,7 @@ class Runtime:
             self.metrics,
             threads=self.config.workers,
             on_failure=self.pipeline_failed,
+            intake_busy=self.intake_busy,
         )
         self.housekeeper = Housekeeper(
             self.config, self.store, self.docker, self.clock, self.metrics
@@ -79,6 +85,13 @@ class Runtime:
         self.housekeeper.stop(timeout)
         if isinstance(self.notifier, BackgroundNotifier):
             self.notifier.stop(timeout)
+
+    def note_intake(self) -> None:
+        """The webhook accepted new incidents just now (the workers pace themselves by it)."""
+        self.last_intake = time.monotonic()
+
+    def intake_busy(self) -> bool:
+        return time.monotonic() - self.last_intake < INTAKE_BUSY_SECONDS
 
     @property
     def registry(self) -> CollectorRegistry:

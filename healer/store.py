@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS incidents (
 CREATE INDEX IF NOT EXISTS incidents_by_container ON incidents (container, stage);
 CREATE INDEX IF NOT EXISTS incidents_by_alert ON incidents (fingerprint, starts_at);
 CREATE INDEX IF NOT EXISTS incidents_by_stage ON incidents (stage, id);
+CREATE INDEX IF NOT EXISTS incidents_by_opened ON incidents (opened_at);
 
 CREATE TABLE IF NOT EXISTS alert_keys (
     fingerprint TEXT NOT NULL,
@@ -111,7 +112,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at REAL,
     message_id TEXT NOT NULL DEFAULT '',
     payload TEXT NOT NULL DEFAULT '{}',
-    digest_id INTEGER REFERENCES outbox (id)
+    digest_id INTEGER REFERENCES outbox (id),
+    -- when the incident opened: the storm grouping reads it for every pending item
+    -- on every pass, so it is a column, not a field inside the rendered payload
+    opened_at REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_by_incident ON outbox (incident_id, id);
@@ -565,7 +569,7 @@ class Store:
         with self._tx() as db:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO outbox (incident_id, kind, channel, dedupe_key, created_at,"
-                " next_attempt_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " next_attempt_at, payload, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     incident_id,
                     kind,
@@ -574,6 +578,7 @@ class Store:
                     now,
                     now if not_before is None else not_before,
                     json.dumps(payload),
+                    (payload.get("view") or {}).get("opened_epoch", now),
                 ),
             )
             return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
@@ -630,14 +635,41 @@ class Store:
         )
         return [str(r[0]) for r in rows]
 
-    def outbox_pending(self, *, channel: str | None = None) -> list[OutboxItem]:
-        """Every pending item, due or not (the storm grouping looks ahead)."""
-        sql = "SELECT * FROM outbox WHERE status = 'pending'"
-        params: list[Any] = []
-        if channel:
-            sql += " AND channel = ?"
-            params.append(channel)
-        return [self._outbox_item(r) for r in self._query(sql + " ORDER BY id", params)]
+    def outbox_due_refs(self, now: float) -> list[tuple[int, str]]:
+        """(id, channel) of every pending item due now: the sender's cheap first look,
+        without the rendered payloads (a storm can leave thousands pending)."""
+        rows = self._query(
+            "SELECT id, channel FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
+            " ORDER BY id",
+            (now,),
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def outbox_storm_candidates(self, channel: str) -> list[tuple[int, int, float, float]]:
+        """(id, incident_id, opened_epoch, next_attempt_at) of pending, never-attempted
+        incident notifications on `channel`: what the storm grouping looks at."""
+        rows = self._query(
+            "SELECT id, incident_id,"
+            " COALESCE(opened_at, created_at),"
+            " next_attempt_at FROM outbox WHERE status = 'pending' AND channel = ?"
+            " AND kind = 'incident' AND attempts = 0 AND incident_id IS NOT NULL ORDER BY id",
+            (channel,),
+        )
+        return [(int(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
+
+    def outbox_get(self, ids: Sequence[int]) -> list[OutboxItem]:
+        """The pending items among `ids`, in id order."""
+        found: list[OutboxItem] = []
+        for start in range(0, len(ids), 500):  # SQLite's parameter limit
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT * FROM outbox WHERE status = 'pending' AND id IN ({marks})"  # noqa: S608
+                " ORDER BY id",
+                chunk,
+            )
+            found.extend(self._outbox_item(r) for r in rows)
+        return found
 
     def outbox_next_due(self) -> float | None:
         rows = self._query("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from healer.metrics import HealerMetrics
@@ -18,6 +19,8 @@ from healer.store import Store
 log = logging.getLogger(__name__)
 
 IDLE_POLL_SECONDS = 1.0
+PACE_SECONDS = 0.02
+MAX_PACE_SECONDS = 0.1
 
 
 class IncidentWorkers:
@@ -29,12 +32,14 @@ class IncidentWorkers:
         *,
         threads: int,
         on_failure: Callable[[Incident, BaseException], None] | None = None,
+        intake_busy: Callable[[], bool] | None = None,
     ) -> None:
         self._store = store
         self._process = process
         self._metrics = metrics
         self._threads_wanted = threads
         self._on_failure = on_failure
+        self._intake_busy = intake_busy or (lambda: False)
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -84,6 +89,14 @@ class IncidentWorkers:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            # While a burst of webhooks arrives, one worker at a time and at half pace:
+            # every delivery is answered fast (a slow answer makes Alertmanager deliver
+            # again), and the accepted incidents are durable; full pace resumes after.
+            if self._intake_busy():
+                with self._wake:
+                    if self._busy > 0:
+                        self._wake.wait(PACE_SECONDS)
+                        continue
             try:
                 incident = self._store.claim_next()
             except Exception:  # a locked/broken database must not kill the thread
@@ -97,11 +110,14 @@ class IncidentWorkers:
                 continue
             with self._wake:
                 self._busy += 1
+            started = time.monotonic()
             try:
                 self._handle(incident)
             finally:
                 with self._wake:
                     self._busy -= 1
+            if self._intake_busy():
+                self._stop.wait(min(time.monotonic() - started, MAX_PACE_SECONDS))
 
     def _handle(self, incident: Incident) -> None:
         # (The queue-depth gauge is refreshed when idle and on every scrape; counting

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from healer.model import IncidentStatus, iso
-from healer.web.intake import check_bearer, runtime
+from healer.web.auth import bearer_refusal
+from healer.web.pages import runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -61,9 +62,10 @@ def list_quarantine() -> tuple[Response, int]:
 @bp.post("/quarantine/<name>/clear")
 def clear_quarantine(name: str) -> tuple[Response, int]:
     rt = runtime()
-    refused = check_bearer(rt.config.webhook_token)
+    refused = bearer_refusal(rt.config.webhook_token, request.headers.get("Authorization", ""))
     if refused is not None:
-        return refused
+        code, reason = refused
+        return jsonify(error=reason), code
     if not rt.store.clear_quarantine(name):
         return jsonify(error=f"{name} is not quarantined"), 404
     rt.metrics.quarantined.set(len(rt.store.quarantined()))

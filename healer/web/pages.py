@@ -10,15 +10,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fleet.facts import ContainerFacts
 from healer.errors import HealerError
 from healer.model import IncidentStatus, iso
-from healer.web.intake import runtime
+from healer.runtime import Runtime
 
 bp = Blueprint("pages", __name__)
+
+
+def runtime() -> Runtime:
+    rt: Runtime = current_app.extensions["healer"]
+    return rt
+
 
 RECENT = 25
 
