@@ -29,7 +29,7 @@ apt_install() {
         APT_UPDATED=1
     fi
     say "apt-get install $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >>"$STATE/apt.log" 2>&1 \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$STATE/apt.log" 2>&1 \
         || { tail -20 "$STATE/apt.log"; die "apt-get install $* failed"; }
 }
 
