@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from healer.config import HealerConfig, load_config
 from healer.model import Incident
 from healer.runtime import Runtime
 from healer.wiring import build
-from tests.support.processes import wait_until
+from tests.support.processes import REPO, wait_until
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -156,3 +158,33 @@ def payload(*alerts: dict[str, Any], status: str = "firing") -> dict[str, Any]:
         "externalURL": "http://alertmanager:9093",
         "alerts": list(alerts),
     }
+
+
+def run_cli(
+    workdir: Path,
+    *args: str,
+    drop: tuple[str, ...] = (),
+    timeout: float = 120,
+    extra: dict[str, str] | None = None,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m healer ARGS` in `workdir` with the test settings plus `env` and `extra`,
+    minus the keys in `drop`."""
+    settings = {**healer_env(workdir / "data"), **env, **(extra or {})}
+    for key in drop:
+        settings.pop(key, None)
+    full_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        **{k: v for k, v in os.environ.items() if k.startswith("DOCKER_")},
+        "PYTHONPATH": str(REPO),
+        **settings,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "healer", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=workdir,
+        env=full_env,
+        check=False,
+    )

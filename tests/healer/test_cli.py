@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from healer.store import Store
-from tests.healer.conftest import healer_env
+from tests.healer.conftest import run_cli
 from tests.support.containers import ContainerFactory, wait_for_state
-from tests.support.processes import REPO
-
-
-def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        **{k: v for k, v in os.environ.items() if k.startswith("DOCKER_")},
-        "PYTHONPATH": str(REPO),
-        **healer_env(tmp_path / "data"),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "healer", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=full_env,
-        check=False,
-    )
 
 
 def test_ask_without_an_llm_answers_from_a_live_snapshot(
@@ -39,14 +16,14 @@ def test_ask_without_an_llm_answers_from_a_live_snapshot(
     container_factory.run()
     down = container_factory.run(["sh", "-c", "exit 2"])
     wait_for_state(down, lambda a: a["State"]["Status"] == "exited")
-    result = cli(tmp_path, "ask", "Which containers need attention?", MANAGED_LABEL=selector)
+    result = run_cli(tmp_path, "ask", "Which containers need attention?", MANAGED_LABEL=selector)
     assert result.returncode == 0, result.stderr
     assert down.name in result.stdout
     assert "answered by rules" in result.stdout
 
 
 def test_test_email_without_credentials_writes_an_eml_file_and_says_where(tmp_path: Path) -> None:
-    result = cli(tmp_path, "test-email", EMAIL_FROM="", EMAIL_TO="")
+    result = run_cli(tmp_path, "test-email", EMAIL_FROM="", EMAIL_TO="")
     assert result.returncode == 0, result.stderr
     written = list((tmp_path / "data" / "outbox").glob("*.eml"))
     assert len(written) == 1
@@ -57,10 +34,10 @@ def test_clear_quarantine_lets_the_healer_restart_the_container_again(tmp_path: 
     store = Store(tmp_path / "data" / "healer.db")
     store.quarantine("prod-web-01", "crash loop", None, 1.0)
     store.close()
-    cleared = cli(tmp_path, "clear-quarantine", "prod-web-01")
+    cleared = run_cli(tmp_path, "clear-quarantine", "prod-web-01")
     assert cleared.returncode == 0, cleared.stderr
     assert "quarantine cleared" in cleared.stdout
-    again = cli(tmp_path, "clear-quarantine", "prod-web-01")
+    again = run_cli(tmp_path, "clear-quarantine", "prod-web-01")
     assert again.returncode == 1
     assert "not quarantined" in again.stdout
 
@@ -68,12 +45,12 @@ def test_clear_quarantine_lets_the_healer_restart_the_container_again(tmp_path: 
 def test_a_yaml_config_file_sets_keys_and_the_environment_wins(tmp_path: Path) -> None:
     config = tmp_path / "healer.yml"
     config.write_text("HEALER_MODE: heal\nMAX_RESTART_ATTEMPTS: nope\n")
-    bad = cli(tmp_path, "--config", str(config), "status")
+    bad = run_cli(tmp_path, "--config", str(config), "status")
     assert bad.returncode == 2
     assert "MAX_RESTART_ATTEMPTS" in bad.stderr
-    overridden = cli(tmp_path, "--config", str(config), "status", MAX_RESTART_ATTEMPTS="2")
+    overridden = run_cli(tmp_path, "--config", str(config), "status", MAX_RESTART_ATTEMPTS="2")
     assert "configuration error" not in overridden.stderr
     config.write_text("NOT_A_SETTING: 1\n")
-    unknown = cli(tmp_path, "--config", str(config), "status")
+    unknown = run_cli(tmp_path, "--config", str(config), "status")
     assert unknown.returncode == 2
     assert "NOT_A_SETTING" in unknown.stderr

@@ -10,29 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.healer.conftest import healer_env
+from tests.healer.conftest import healer_env, run_cli
 from tests.support.containers import ContainerFactory, wait_for_state
 from tests.support.processes import REPO, wait_until
-
-
-def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        **{k: v for k, v in os.environ.items() if k.startswith("DOCKER_")},
-        "PYTHONPATH": str(REPO),
-        **healer_env(tmp_path / "data"),
-        # Scans see the whole daemon; the run label keeps them to this test's containers.
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "healer", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env=full_env,
-        check=False,
-    )
 
 
 def alerts_log(tmp_path: Path) -> list[dict[str, object]]:
@@ -46,12 +26,12 @@ def test_check_diagnoses_a_stopped_container_once_and_never_restarts_it(
     selector = f"itops.test.run={container_factory.run_id}"
     c = container_factory.run(["sh", "-c", "echo 'FATAL: could not bind to port 80'; exit 1"])
     wait_for_state(c, lambda a: a["State"]["Status"] == "exited")
-    first = cli(tmp_path, "check", MANAGED_LABEL=selector)
+    first = run_cli(tmp_path, "check", MANAGED_LABEL=selector)
     assert first.returncode == 0, first.stderr
     assert c.name in first.stdout
     assert "diagnosis (rules)" in first.stdout
     assert "check mode" in first.stdout
-    second = cli(tmp_path, "check", MANAGED_LABEL=selector)
+    second = run_cli(tmp_path, "check", MANAGED_LABEL=selector)
     assert "0 new incident(s)" in second.stdout  # the same failure is not re-opened
     assert len(alerts_log(tmp_path)) == 1
     c.reload()
@@ -65,7 +45,7 @@ def test_heal_restarts_and_verifies_a_stopped_container(
     c = container_factory.run()
     c.stop(timeout=0)
     wait_for_state(c, lambda a: a["State"]["Status"] == "exited")
-    result = cli(tmp_path, "heal", MANAGED_LABEL=selector)
+    result = run_cli(tmp_path, "heal", MANAGED_LABEL=selector)
     assert result.returncode == 0, result.stderr
     assert "healed" in result.stdout
     assert "verification: OK" in result.stdout
@@ -80,7 +60,7 @@ def test_status_prints_a_health_table_and_exits_nonzero_when_something_needs_att
     ok = container_factory.run()
     down = container_factory.run(["sh", "-c", "exit 4"])
     wait_for_state(down, lambda a: a["State"]["Status"] == "exited")
-    result = cli(tmp_path, "status", MANAGED_LABEL=selector)
+    result = run_cli(tmp_path, "status", MANAGED_LABEL=selector)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["CONTAINER", "STATE", "HEALTH"]

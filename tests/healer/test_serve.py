@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,10 +11,10 @@ import docker
 import pytest
 import requests
 
-from tests.healer.conftest import TOKEN, firing, healer_env, payload
+from tests.healer.conftest import TOKEN, firing, healer_env, payload, run_cli
 from tests.support.containers import ContainerFactory, starts_since, wait_for_state
 from tests.support.healer_proc import start_healer
-from tests.support.processes import REPO, wait_until
+from tests.support.processes import wait_until
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -29,17 +27,7 @@ def incident(url: str, incident_id: int) -> dict[str, object]:
 
 
 def test_serve_refuses_to_start_without_a_webhook_token(tmp_path: Path) -> None:
-    env = healer_env(tmp_path)
-    del env["HEALER_WEBHOOK_TOKEN"]
-    result = subprocess.run(
-        [sys.executable, "-m", "healer", "serve"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
-        check=False,
-    )
+    result = run_cli(tmp_path, "serve", drop=("HEALER_WEBHOOK_TOKEN",), timeout=30)
     assert result.returncode == 2
     assert "HEALER_WEBHOOK_TOKEN" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -61,16 +49,7 @@ def test_serve_refuses_to_start_without_a_webhook_token(tmp_path: Path) -> None:
 def test_bad_configuration_stops_start_up_with_one_line_naming_the_key(
     tmp_path: Path, key: str, value: str
 ) -> None:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **healer_env(tmp_path), key: value}
-    result = subprocess.run(
-        [sys.executable, "-m", "healer", "serve"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp_path,
-        env=env,
-        check=False,
-    )
+    result = run_cli(tmp_path, "serve", timeout=30, extra={key: value})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -81,17 +60,7 @@ def test_bad_configuration_stops_start_up_with_one_line_naming_the_key(
 
 def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("HEALER_MODE=sideways\n")
-    env = {"PATH": "/usr/bin:/bin", **healer_env(tmp_path)}
-    del env["HEALER_MODE"]
-    result = subprocess.run(
-        [sys.executable, "-m", "healer", "serve"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(REPO)},
-        check=False,
-    )
+    result = run_cli(tmp_path, "serve", drop=("HEALER_MODE",), timeout=30)
     assert result.returncode == 2
     assert "HEALER_MODE='sideways'" in result.stderr
 
