@@ -42,6 +42,11 @@ ensure_docker() {
     fi
     can_install || die "no Docker daemon answers. Start Docker (or run as root on Debian to let the test bed install it)."
     command -v dockerd >/dev/null || apt_install docker.io iptables ca-certificates
+    # Some images let the package start its own daemon; use it if it answers.
+    if docker_answers; then
+        say "Docker Engine answers (started by the package)"
+        return
+    fi
     say "starting dockerd (log: $STATE/dockerd.log)"
     # setsid: the daemon must outlive make; the pid file lets the disruptive test stop and restart it.
     setsid nohup dockerd >"$STATE/dockerd.log" 2>&1 < /dev/null &
