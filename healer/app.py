@@ -13,6 +13,7 @@ from healer.clock import Clock
 from healer.config import HealerConfig
 from healer.docker_port import DockerPort
 from healer.metrics import HealerMetrics
+from healer.notify.mail import compile_all
 from healer.ports import Diagnoser, Notifier
 from healer.runtime import Runtime
 from healer.store import Store
@@ -70,6 +71,7 @@ def create_app(
         log.exception("unhandled error")
         return jsonify(error=f"internal error: {type(exc).__name__}"), 500
 
+    compile_all(app.jinja_env)  # before any thread could compile concurrently (see there)
     # The webhook is answered before Flask sees the request (see healer/web/intake.py).
     app.wsgi_app = intake.WebhookIntake(runtime, app.wsgi_app)  # type: ignore[method-assign,assignment]
 

@@ -55,7 +55,20 @@ def template_env() -> Environment:
     )
     env.filters["colour"] = css_colour
     env.filters["capfirst"] = capfirst
+    compile_all(env)
     return env
+
+
+def compile_all(env: Environment) -> None:
+    """Compile every template now, in the thread that builds the healer.
+
+    CPython 3.11 keeps AST-construction state per interpreter, not per thread, so two
+    threads compiling at once can fail with "AST constructor recursion depth mismatch"
+    (python/cpython#106905). Jinja compiles a template on first use; doing it all up
+    front, before the worker and HTTP threads start, means none is compiled concurrently.
+    """
+    for name in env.list_templates():
+        env.get_template(name)
 
 
 class MailRenderer:

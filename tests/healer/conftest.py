@@ -113,7 +113,7 @@ def make_healer(tmp_path: Path) -> Iterator[HealerFactory]:
 
     yield make
     for healer, deps in made:
-        healer.runtime.workers.stop()
+        healer.runtime.stop()  # every background thread, before the store closes
         deps.close()
 
 
