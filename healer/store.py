@@ -583,57 +583,12 @@ class Store:
             )
             return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
 
-    def outbox_due(self, now: float, *, channel: str | None = None) -> list[OutboxItem]:
-        sql = "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-        params: list[Any] = [now]
-        if channel:
-            sql += " AND channel = ?"
-            params.append(channel)
-        return [self._outbox_item(r) for r in self._query(sql + " ORDER BY id", params)]
-
     def outbox_items(self, *, limit: int = 100) -> list[OutboxItem]:
         rows = self._query("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
         return [self._outbox_item(r) for r in rows]
 
-    def outbox_update(
-        self,
-        item_id: int,
-        *,
-        status: str,
-        attempts: int,
-        next_attempt_at: float,
-        last_error: str = "",
-        sent_at: float | None = None,
-        message_id: str = "",
-        payload: dict[str, Any] | None = None,
-    ) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?,"
-                " sent_at = ?, message_id = CASE WHEN ? = '' THEN message_id ELSE ? END,"
-                " payload = COALESCE(?, payload) WHERE id = ?",
-                (
-                    status,
-                    attempts,
-                    next_attempt_at,
-                    last_error,
-                    sent_at,
-                    message_id,
-                    message_id,
-                    json.dumps(payload) if payload is not None else None,
-                    item_id,
-                ),
-            )
-
     def outbox_depth(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")[0][0])
-
-    def message_ids(self, incident_id: int) -> list[str]:
-        rows = self._query(
-            "SELECT message_id FROM outbox WHERE incident_id = ? AND message_id != '' ORDER BY id",
-            (incident_id,),
-        )
-        return [str(r[0]) for r in rows]
 
     def outbox_due_refs(self, now: float) -> list[tuple[int, str]]:
         """(id, channel) of every pending item due now: the sender's cheap first look,
@@ -677,10 +632,6 @@ class Store:
 
     def outbox_for_incident(self, incident_id: int) -> list[OutboxItem]:
         rows = self._query("SELECT * FROM outbox WHERE incident_id = ? ORDER BY id", (incident_id,))
-        return [self._outbox_item(r) for r in rows]
-
-    def outbox_members(self, digest_id: int) -> list[OutboxItem]:
-        rows = self._query("SELECT * FROM outbox WHERE digest_id = ? ORDER BY id", (digest_id,))
         return [self._outbox_item(r) for r in rows]
 
     def outbox_group(
