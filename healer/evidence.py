@@ -45,9 +45,13 @@ def gather(
     log_lines: int,
     secrets: Sequence[str] = (),
 ) -> Evidence:
-    """Evidence for the container with this id (when given) or exactly this name;
-    facts are None when no such container exists."""
-    facts = docker.inspect(container_id) if container_id else docker.find(name)
+    """Evidence for the container with this id, or else exactly this name; facts are
+    None when neither exists. (An alert's id may belong to a container since replaced
+    under the same name: its evidence shows the successor, and the policy sees the
+    different id and leaves it alone.)"""
+    facts = docker.inspect(container_id) if container_id else None
+    if facts is None:
+        facts = docker.find(name)
     if facts is None:
         return Evidence(container=name, facts=None, collected_at=now)
     try:

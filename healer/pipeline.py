@@ -84,15 +84,6 @@ class IncidentProcessor:
             log_lines=self.config.log_lines,
             secrets=self.config.secrets(),
         )
-        if evidence.facts is None and incident.alert.labels.get("container_id"):
-            # The alert's id may be of a replaced container; the name tells the policy so.
-            evidence = gather(
-                self.docker,
-                name=incident.container,
-                now=t,
-                log_lines=self.config.log_lines,
-                secrets=self.config.secrets(),
-            )
         store.save_evidence(incident.id, evidence.to_dict(), clock.now())
         found = "found" if evidence.facts else "container not found"
         self._step(incident, "evidence", f"{found}; {len(evidence.log_lines)} log lines", t)
@@ -120,7 +111,7 @@ class IncidentProcessor:
             advice = Advice(
                 rules_restart_safe=incident.rules_diagnosis.restart_safe,
                 llm_restart_safe=(
-                    final.restart_safe if final and final.source.value == "llm" else None
+                    final.restart_safe if final and final.source is Source.LLM else None
                 ),
             )
 
