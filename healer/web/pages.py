@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from fleet.facts import ContainerFacts
 from healer.errors import HealerError
 from healer.model import IncidentStatus, iso
+from healer.notify.view import duration_text
 from healer.runtime import Runtime
 
 bp = Blueprint("pages", __name__)
@@ -59,17 +60,8 @@ def ago_filter(ts: float | None, now: float) -> str:
     return f"{int(seconds)} s ago"
 
 
-@bp.app_template_filter("seconds")
-def seconds_filter(value: float | None) -> str:
-    """A duration for people: 0.052 s, 1.3 s, 2 min 5 s."""
-    if value is None:
-        return ""
-    if value < 1:
-        return f"{value:.3f} s"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, rest = divmod(int(value), 60)
-    return f"{minutes} min {rest} s"
+# Durations read the same on the status page as in the emails.
+bp.add_app_template_filter(duration_text, "seconds")
 
 
 def _attention_first(
