@@ -55,20 +55,18 @@ import psutil
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
-    GaugeMetricFamily,
     Metric,
-    SummaryMetricFamily,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from exporter.cache import ContainerCache
-from exporter.collector import ContainerCollector
+from exporter.cache import ContainerCache, Entry
+from exporter.collector import ContainerCollector, container_families
 from exporter.exposition import IncrementalRenderer
 from exporter.server import make_http_server
 from exporter.watcher import DockerWatcher
 from fleet.docker_env import docker_client
-from fleet.facts import HEALTH_STATUSES, STATES, ContainerFacts
+from fleet.facts import ContainerFacts
 from fleet.selector import LabelSelector
 from tests.support.processes import Service, free_port, python_module, start_service
 
@@ -224,9 +222,11 @@ class BenchContainers:
 class NaiveCollector(Collector):
     """What a first exporter looks like: list + inspect every managed container per scrape.
 
-    Same kinds of families and labels as the real exporter's container families,
-    minus CPU/memory usage (which would add a stats call per container and make the
-    baseline slower still) and minus the event counters (it has no events stream).
+    It renders the exporter's own container families (exporter.collector), so both
+    sides publish the same series; it just builds them from the daemon on every
+    scrape instead of from a cache. No CPU/memory usage (that would add a stats call
+    per container and make the baseline slower still) and no event counters (it has
+    no events stream).
     """
 
     def __init__(self, api: docker.APIClient, selector: LabelSelector) -> None:
@@ -237,52 +237,16 @@ class NaiveCollector(Collector):
         return iter(())
 
     def collect(self) -> Iterator[Metric]:
-        c = ["container"]
-        info = GaugeMetricFamily(
-            "docker_container_info",
-            "Managed container metadata.",
-            labels=["container", "id", "image", "managed_value"],
-        )
-        state = GaugeMetricFamily(
-            "docker_container_state", "State, one-hot.", labels=["container", "state"]
-        )
-        health = GaugeMetricFamily(
-            "docker_container_health_status", "Health, one-hot.", labels=["container", "status"]
-        )
-        streak = GaugeMetricFamily(
-            "docker_container_health_failing_streak", "Failing streak.", labels=c
-        )
-        exit_code = GaugeMetricFamily("docker_container_exit_code", "Last exit code.", labels=c)
-        oom = GaugeMetricFamily("docker_container_oom_killed", "OOM killed.", labels=c)
-        restarts = SummaryMetricFamily("docker_container_restart", "Restarts.", labels=c)
-        started = GaugeMetricFamily("docker_container_started_at_seconds", "Started.", labels=c)
-        finished = GaugeMetricFamily("docker_container_finished_at_seconds", "Finished.", labels=c)
-        limit = GaugeMetricFamily("docker_container_memory_limit_bytes", "Limit.", labels=c)
-        summaries = self._api.containers(
-            all=True, filters={"label": self._selector.docker_filter()}
-        )
-        for s in summaries:
+        entries = []
+        for s in self._api.containers(all=True, filters={"label": self._selector.docker_filter()}):
             try:
                 f = ContainerFacts.from_inspect(self._api.inspect_container(s["Id"]))
             except docker.errors.NotFound:
                 continue
-            name = [f.name]
-            info.add_metric([f.name, f.short_id, f.image, f.labels.get(self._selector.key, "")], 1)
-            for st in STATES:
-                state.add_metric([f.name, st], 1 if f.state == st else 0)
-            for h in HEALTH_STATUSES:
-                health.add_metric([f.name, h], 1 if f.health_status == h else 0)
-            streak.add_metric(name, f.failing_streak)
-            exit_code.add_metric(name, f.exit_code)
-            oom.add_metric(name, 1 if f.oom_killed else 0)
-            restarts.add_metric(name, count_value=f.restart_count, sum_value=f.restart_count)
-            if f.started_at is not None:
-                started.add_metric(name, f.started_at)
-            if f.finished_at is not None:
-                finished.add_metric(name, f.finished_at)
-            limit.add_metric(name, f.memory_limit_bytes)
-        yield from (info, state, health, streak, exit_code, oom, restarts, started, finished)
-        yield limit
+            entries.append(
+                Entry(facts=f, critical=False, managed_value=f.labels.get(self._selector.key, ""))
+            )
+        yield from container_families(tuple(entries))
         yield CounterMetricFamily("docker_exporter_scrapes", "Scrapes served.", value=1)
 
 
