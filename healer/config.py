@@ -60,6 +60,7 @@ DEFAULTS: dict[str, str] = {
     "SMTP_PORT": "587",
     "SMTP_SECURITY": "starttls",
     "SMTP_TIMEOUT_SECONDS": "20",
+    "SMTP_ALLOW_PLAINTEXT_AUTH": "false",
     "NOTIFY_DIGEST_THRESHOLD": "5",
     "NOTIFY_GROUP_WAIT_SECONDS": "2",
     "NOTIFY_RETRY_SECONDS": "30",
@@ -67,9 +68,17 @@ DEFAULTS: dict[str, str] = {
     "LOG_LEVEL": "INFO",
 }
 SECRET_KEYS = frozenset(
-    {"HEALER_WEBHOOK_TOKEN", "EMAIL_APP_PASSWORD", "OPENAI_API_KEY", "SLACK_WEBHOOK_URL"}
+    {
+        "HEALER_WEBHOOK_TOKEN",
+        "HEALER_READ_TOKEN",
+        "EMAIL_APP_PASSWORD",
+        "OPENAI_API_KEY",
+        "SLACK_WEBHOOK_URL",
+    }
 )
-KNOWN_KEYS = frozenset(DEFAULTS) | SECRET_KEYS | {"HEALER_WEBHOOK_TOKEN_FILE"}
+KNOWN_KEYS = (
+    frozenset(DEFAULTS) | SECRET_KEYS | {"HEALER_WEBHOOK_TOKEN_FILE", "HEALER_READ_TOKEN_FILE"}
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class HealerConfig:
     data_dir: Path
     webhook_token: str | None = field(repr=False)
     insecure_no_auth: bool
+    read_token: str | None = field(repr=False)
     selector: LabelSelector
     critical_services: frozenset[str]
     max_restart_attempts: int
@@ -115,6 +125,7 @@ class HealerConfig:
     smtp_port: int
     smtp_security: str
     smtp_timeout_seconds: float
+    smtp_allow_plaintext_auth: bool
     digest_threshold: int
     group_wait_seconds: float
     retry_seconds: float
@@ -143,7 +154,12 @@ class HealerConfig:
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a log line, an email or the history."""
-        values = (self.webhook_token, self.email_app_password, self.openai_api_key)
+        values = (
+            self.webhook_token,
+            self.read_token,
+            self.email_app_password,
+            self.openai_api_key,
+        )
         return tuple(v for v in values if v)
 
 
@@ -205,8 +221,9 @@ def load_config(
         port=port,
         mode=_choice(s, "HEALER_MODE", Mode),
         data_dir=Path(s["HEALER_DATA_DIR"]),
-        webhook_token=_token(s),
+        webhook_token=_token(s, "HEALER_WEBHOOK_TOKEN"),
         insecure_no_auth=_bool(s, "HEALER_INSECURE_NO_AUTH"),
+        read_token=_token(s, "HEALER_READ_TOKEN"),
         selector=_selector(s),
         critical_services=parse_name_list(s["CRITICAL_SERVICES"]),
         max_restart_attempts=_int(s, "MAX_RESTART_ATTEMPTS", minimum=1),
@@ -242,6 +259,7 @@ def load_config(
         smtp_port=_int(s, "SMTP_PORT", minimum=1, maximum=65535),
         smtp_security=_one_of(s, "SMTP_SECURITY", ("starttls", "ssl", "none")),
         smtp_timeout_seconds=_seconds(s, "SMTP_TIMEOUT_SECONDS", minimum=0.1),
+        smtp_allow_plaintext_auth=_plaintext_auth(s),
         digest_threshold=_int(s, "NOTIFY_DIGEST_THRESHOLD", minimum=2),
         group_wait_seconds=_seconds(s, "NOTIFY_GROUP_WAIT_SECONDS"),
         retry_seconds=_seconds(s, "NOTIFY_RETRY_SECONDS", minimum=0.05),
@@ -356,23 +374,36 @@ def _email_list(s: Mapping[str, str], key: str) -> tuple[str, ...]:
     return addresses
 
 
-def _token(s: Mapping[str, str]) -> str | None:
-    token = s.get("HEALER_WEBHOOK_TOKEN", "").strip()
-    path = s.get("HEALER_WEBHOOK_TOKEN_FILE", "").strip()
+def _token(s: Mapping[str, str], key: str) -> str | None:
+    """A bearer token from `key` or the file named by `key`_FILE (compose secrets)."""
+    file_key = f"{key}_FILE"
+    token = s.get(key, "").strip()
+    path = s.get(file_key, "").strip()
     if token and path:
-        raise ConfigError(
-            "HEALER_WEBHOOK_TOKEN_FILE: set either HEALER_WEBHOOK_TOKEN or the _FILE form, not both"
-        )
+        raise ConfigError(f"{file_key}: set either {key} or the _FILE form, not both")
     if path:
         try:
             token = Path(path).read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"HEALER_WEBHOOK_TOKEN_FILE={path!r}: {exc.strerror}") from None
+            raise ConfigError(f"{file_key}={path!r}: {exc.strerror}") from None
         if not token:
-            raise ConfigError(f"HEALER_WEBHOOK_TOKEN_FILE={path!r}: the file is empty")
+            raise ConfigError(f"{file_key}={path!r}: the file is empty")
     if token and len(token) < 16:
-        raise ConfigError("HEALER_WEBHOOK_TOKEN: too short; use at least 16 random characters")
+        raise ConfigError(f"{key}: too short; use at least 16 random characters")
     return token or None
+
+
+def _plaintext_auth(s: Mapping[str, str]) -> bool:
+    """A password never crosses the network in clear text unless the operator says so."""
+    allowed = _bool(s, "SMTP_ALLOW_PLAINTEXT_AUTH")
+    security = s["SMTP_SECURITY"].strip().lower()
+    if security == "none" and s.get("EMAIL_APP_PASSWORD", "").strip() and not allowed:
+        raise ConfigError(
+            "EMAIL_APP_PASSWORD is set with SMTP_SECURITY=none: the password would be sent "
+            "without TLS; use SMTP_SECURITY=starttls or ssl, or set "
+            "SMTP_ALLOW_PLAINTEXT_AUTH=true for a relay you trust"
+        )
+    return allowed
 
 
 def describe(config: HealerConfig) -> dict[str, Any]:
@@ -383,6 +414,7 @@ def describe(config: HealerConfig) -> dict[str, Any]:
         "managed_label": str(config.selector),
         "data_dir": str(config.data_dir),
         "auth": "bearer token" if config.webhook_token else "NONE (insecure)",
+        "read_auth": "bearer token or basic" if config.read_token else "none (open)",
         "llm": config.llm_backend,
         "email": "smtp" if config.smtp_configured else f"files in {config.outbox_dir}",
     }

@@ -43,6 +43,7 @@ class SmtpSettings:
     sender: str
     recipients: tuple[str, ...]
     password: str = field(repr=False, default="")
+    allow_plaintext_auth: bool = False
 
     @classmethod
     def from_config(cls, config: HealerConfig) -> SmtpSettings:
@@ -54,6 +55,7 @@ class SmtpSettings:
             sender=config.email_from,
             recipients=config.email_to,
             password=config.email_app_password,
+            allow_plaintext_auth=config.smtp_allow_plaintext_auth,
         )
 
     def describe(self) -> str:
@@ -128,6 +130,13 @@ class SmtpTransport:
 
     def _send(self, msg: EmailMessage) -> dict[str, tuple[int, bytes]]:
         s = self.settings
+        if s.password and s.security == "none" and not s.allow_plaintext_auth:
+            # The config refuses this at start-up; this guard keeps the promise for any
+            # other caller that builds settings by hand.
+            raise PermanentDeliveryError(
+                f"{s.describe()}: refusing to send EMAIL_APP_PASSWORD without TLS "
+                "(SMTP_SECURITY=none; set SMTP_ALLOW_PLAINTEXT_AUTH=true to allow it)"
+            )
         client: smtplib.SMTP
         if s.security == "ssl":
             client = smtplib.SMTP_SSL(

@@ -102,6 +102,7 @@ def chain(tmp_path: Path, container_factory: ContainerFactory) -> Iterator[Chain
                 "SMTP_HOST": smtp.host,
                 "SMTP_PORT": str(smtp.port),
                 "SMTP_SECURITY": "none",
+                "SMTP_ALLOW_PLAINTEXT_AUTH": "true",  # the loopback test server
                 "NOTIFY_GROUP_WAIT_SECONDS": "0.5",
                 **healer_overrides,
             }

@@ -49,6 +49,8 @@ def smtp_env(server: SmtpServer, **overrides: str) -> dict[str, str]:
         "SMTP_PORT": str(server.port),
         "SMTP_SECURITY": server.security,
         "SMTP_TIMEOUT_SECONDS": "5",
+        # The loopback test server without TLS is the trusted relay this setting is for.
+        "SMTP_ALLOW_PLAINTEXT_AUTH": "true" if server.security == "none" else "false",
         **overrides,
     }
 
