@@ -17,7 +17,7 @@ from healer.notify.mail import compile_all
 from healer.ports import Diagnoser, Notifier
 from healer.runtime import Runtime
 from healer.store import Store
-from healer.web import api, intake, pages
+from healer.web import api, guard, intake, pages
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def create_app(
         metrics=metrics or HealerMetrics(CollectorRegistry()),
     )
     app.extensions["healer"] = runtime
+    guard.init_app(app, config)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
 

@@ -1,0 +1,35 @@
+"""The read side's door: with HEALER_READ_TOKEN set, the API and the pages need it.
+
+`/healthz` and `/metrics` stay open for probes and Prometheus; the webhook (answered
+before Flask, in intake.py) and the quarantine clear keep their own, stricter rule.
+Unknown paths need the credential too, so a 404 reveals nothing to a stranger.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, request
+
+from healer.config import HealerConfig
+from healer.web.auth import READ_CHALLENGES, read_refusal
+
+OPEN_ENDPOINTS = frozenset({"pages.healthz", "pages.metrics", "api.clear_quarantine"})
+
+
+def init_app(app: Flask, config: HealerConfig) -> None:
+    if config.read_token is None:
+        return
+
+    @app.before_request
+    def require_read_credential() -> Response | None:
+        if request.endpoint in OPEN_ENDPOINTS:
+            return None
+        reason = read_refusal(
+            config.read_token, config.webhook_token, request.headers.get("Authorization", "")
+        )
+        if reason is None:
+            return None
+        response = jsonify(error=reason)
+        response.status_code = 401
+        for challenge in READ_CHALLENGES:
+            response.headers.add("WWW-Authenticate", challenge)
+        return response
