@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from fleet.facts import ContainerFacts
 from healer.errors import HealerError
 from healer.model import IncidentStatus, iso
-from healer.notify.view import duration_text
+from healer.notify.view import duration_text, safe_url
 from healer.runtime import Runtime
 
 bp = Blueprint("pages", __name__)
@@ -62,6 +62,8 @@ def ago_filter(ts: float | None, now: float) -> str:
 
 # Durations read the same on the status page as in the emails.
 bp.add_app_template_filter(duration_text, "seconds")
+# Links the page builds from an alert pass the same filter as the emails' links.
+bp.add_app_template_filter(safe_url, "safe_url")
 
 
 def _attention_first(
