@@ -70,6 +70,19 @@ def test_the_database_publishes_no_port(resolved: dict[str, Any]) -> None:
     assert "ports" not in resolved["services"]["prod-db-01"]
 
 
+def test_the_agents_ports_are_published_on_loopback_only_by_default(
+    resolved: dict[str, Any],
+) -> None:
+    published = {
+        name: [str(p) for p in service.get("ports", [])]
+        for name, service in resolved["services"].items()
+        if name in AGENT
+    }
+    assert published["healer"] == ["127.0.0.1:9418:9418/tcp"]
+    for name, ports in published.items():
+        assert all(p.startswith("127.0.0.1:") for p in ports), (name, ports)
+
+
 def test_every_long_running_service_has_a_healthcheck_and_a_restart_policy(
     resolved: dict[str, Any],
 ) -> None:
