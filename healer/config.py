@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from dotenv import dotenv_values
@@ -263,7 +264,7 @@ def load_config(
         digest_threshold=_int(s, "NOTIFY_DIGEST_THRESHOLD", minimum=2),
         group_wait_seconds=_seconds(s, "NOTIFY_GROUP_WAIT_SECONDS"),
         retry_seconds=_seconds(s, "NOTIFY_RETRY_SECONDS", minimum=0.05),
-        slack_webhook_url=_url(s, "SLACK_WEBHOOK_URL"),
+        slack_webhook_url=_secret_url(s, "SLACK_WEBHOOK_URL"),
         log_level=_one_of(s, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
     )
 
@@ -350,6 +351,16 @@ def _url(s: Mapping[str, str], key: str, *, required: bool = False) -> str:
     if not text.startswith(("http://", "https://")):
         raise _fail(key, text, "expected an http:// or https:// URL")
     return text.rstrip("/")
+
+
+def _secret_url(s: Mapping[str, str], key: str) -> str:
+    """A URL that is itself a secret (Slack's webhook) travels over TLS, or stays on
+    this machine (a loopback receiver)."""
+    text = _url(s, key)
+    host = urlsplit(text).hostname or ""
+    if text.startswith("http://") and host not in ("127.0.0.1", "::1", "localhost"):
+        raise _fail(key, text, "must be https:// (the URL is the secret; http sends it in clear)")
+    return text
 
 
 def _required_if(s: Mapping[str, str], key: str, required: bool) -> str:

@@ -95,3 +95,20 @@ def test_the_transport_itself_refuses_a_password_without_tls_when_not_allowed(
     with pytest.raises(PermanentDeliveryError, match="SMTP_ALLOW_PLAINTEXT_AUTH"):
         transport.send(message)
     assert server.auth_attempts == 0 and server.mail_commands == 0
+
+
+def test_a_slack_webhook_url_is_refused_over_plain_http_to_another_host(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(
+            {
+                "HEALER_DATA_DIR": str(tmp_path),
+                "SLACK_WEBHOOK_URL": "http://hooks.slack.example/services/T0/B0/XyZzY",
+            },
+            dotenv_file=None,
+        )
+    assert "SLACK_WEBHOOK_URL=***" in str(info.value) and "XyZzY" not in str(info.value)
+    https = load_config(
+        {"HEALER_DATA_DIR": str(tmp_path), "SLACK_WEBHOOK_URL": "https://hooks.slack.com/x"},
+        dotenv_file=None,
+    )
+    assert https.slack_webhook_url == "https://hooks.slack.com/x"
