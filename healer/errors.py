@@ -21,3 +21,11 @@ class DockerActionError(HealerError):
 
 class PayloadError(HealerError):
     """A webhook body that is not a usable Alertmanager v4 payload."""
+
+
+class StoreError(HealerError):
+    """The store could not read or write (disk full, I/O error, locked too long).
+
+    Transient by nature: intake answers 503 so Alertmanager retries, and an incident
+    whose pipeline hit it is handed back to the queue, never concluded as failed.
+    """

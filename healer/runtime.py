@@ -63,6 +63,7 @@ class Runtime:
             self.store,
             self.processor.process,
             self.metrics,
+            self.clock,
             threads=self.config.workers,
             on_failure=self.pipeline_failed,
             intake_busy=self.intake_busy,
@@ -96,6 +97,18 @@ class Runtime:
     @property
     def registry(self) -> CollectorRegistry:
         return self.metrics.registry
+
+    def scan_workers(self, owner: str) -> IncidentWorkers:
+        """Workers for a one-shot scan: they process only the incidents `owner` created."""
+        return IncidentWorkers(
+            self.store,
+            self.processor.process,
+            self.metrics,
+            self.clock,
+            threads=1,
+            owner=owner,
+            on_failure=self.pipeline_failed,
+        )
 
     def pipeline_failed(self, incident: Incident, exc: BaseException) -> None:
         """An incident whose pipeline raised concludes as failed and is still notified."""

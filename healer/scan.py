@@ -9,6 +9,8 @@ stays down across cycles is one incident, not one per cycle.
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +18,7 @@ from fleet.facts import ContainerFacts
 from fleet.selector import is_critical
 from healer.model import Alert, Incident, Mode
 from healer.runtime import Runtime
+from healer.worker import LEASE_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +87,15 @@ def scan_once(rt: Runtime, mode: Mode) -> ScanReport:
                     ends_at=now,
                 )
             )
-    result = rt.store.ingest(alerts, mode, now)
+    # The scan's incidents are its own: it processes those and nothing `serve` owns.
+    # `serve` adopts them only if this scan dies before claiming them.
+    owner = f"scan:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    result = rt.store.ingest(alerts, mode, now, owner=owner, reserve_seconds=LEASE_SECONDS)
     for incident_id in result.resolved:
         resolved = rt.store.get(incident_id)
         if resolved is not None and resolved.status.value == "resolved":
             rt.notifier.notify(resolved, "resolved")
-    rt.workers.run_until_idle()
+    rt.scan_workers(owner).run_until_idle()
     incidents = tuple(i for i in (rt.store.get(n) for n in result.created) if i is not None)
     return ScanReport(
         containers=len(managed),

@@ -9,15 +9,17 @@ open the same file safely; `busy_timeout` makes them wait rather than fail.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from healer.errors import StoreError
 from healer.model import (
     ActionAttempt,
     Alert,
@@ -53,6 +55,11 @@ CREATE TABLE IF NOT EXISTS incidents (
     related TEXT NOT NULL DEFAULT '[]',
     concluded INTEGER NOT NULL DEFAULT 0,
     updated_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS health (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS incidents_by_container ON incidents (container, stage);
 CREATE INDEX IF NOT EXISTS incidents_by_alert ON incidents (fingerprint, starts_at);
@@ -123,6 +130,24 @@ CREATE INDEX IF NOT EXISTS outbox_by_digest ON outbox (digest_id);
 """
 
 OPEN = IncidentStatus.OPEN.value
+SERVE = ""  # the owner of incidents a running `serve` handles
+
+# Columns added after the first release: created on a fresh database by MIGRATIONS,
+# added to an existing one (CREATE TABLE IF NOT EXISTS leaves an old table as it was).
+MIGRATIONS = (
+    ("incidents", "acting_alert", "TEXT"),
+    ("incidents", "rounds", "INTEGER NOT NULL DEFAULT 1"),
+    # a restartable alert attached while the incident was being processed: decide again
+    ("incidents", "redecide", "INTEGER NOT NULL DEFAULT 0"),
+    # who may process it: SERVE, or the one-shot scan that created it
+    ("incidents", "owner", "TEXT NOT NULL DEFAULT ''"),
+    # processing: the claim holds until then (renewed while work goes on); queued:
+    # not before then (a retry after the store failed)
+    ("incidents", "lease_until", "REAL NOT NULL DEFAULT 0"),
+)
+POST_MIGRATION = """
+CREATE INDEX IF NOT EXISTS incidents_claim ON incidents (stage, owner, lease_until, id);
+"""
 
 
 class _GroupChangedError(Exception):
@@ -136,6 +161,7 @@ class IngestResult:
     created: tuple[int, ...]
     attached: tuple[int, ...]
     resolved: tuple[int, ...]
+    requeued: tuple[int, ...] = ()  # held incidents a restartable alert re-opened
 
 
 @dataclass(frozen=True)
@@ -182,6 +208,14 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._db.executescript(SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        for table, column, decl in MIGRATIONS:
+            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        self._db.executescript(POST_MIGRATION)
 
     def close(self) -> None:
         with self._lock:
@@ -189,31 +223,68 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. SQLite's errors (disk full, I/O error, locked past the
+        busy timeout) leave here as StoreError, the one kind callers handle."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"store cannot write: {exc}") from exc
             try:
                 yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"store cannot write: {exc}") from exc
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return list(self._db.execute(sql, params).fetchall())
+            try:
+                return list(self._db.execute(sql, params).fetchall())
+            except sqlite3.Error as exc:
+                raise StoreError(f"store cannot read: {exc}") from exc
+
+    def check_writable(self, now: float) -> None:
+        """Raise StoreError unless a transaction commits now (the /healthz probe)."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)", (now,))
 
     # -- intake ----------------------------------------------------------------
-    def ingest(self, alerts: Sequence[Alert], mode: Mode, now: float) -> IngestResult:
+    def ingest(
+        self,
+        alerts: Sequence[Alert],
+        mode: Mode,
+        now: float,
+        *,
+        owner: str = SERVE,
+        reserve_seconds: float = 0.0,
+    ) -> IngestResult:
         """Record a webhook's alerts in one transaction.
 
         A firing alert opens an incident, or joins the container's incident that
-        is still in progress (one incident, one email, per container episode).
-        A resolved alert marks its incident; an open check-mode incident closes.
-        Alerts seen before, by (fingerprint, startsAt, status), change nothing.
+        is still in progress or held open (one incident, one email, per container
+        episode). A joining alert that a restart may fix is never swallowed: it
+        becomes the alert the incident acts on, and a held incident goes back to the
+        queue to be decided again (one still in progress is decided again when its
+        current round ends). A resolved alert marks its incident; an open concluded
+        incident closes. Alerts seen before, by (fingerprint, startsAt, status),
+        change nothing.
+
+        New incidents belong to `owner` (a one-shot scan claims only its own) and,
+        with `reserve_seconds`, wait that long before `serve` may adopt them.
         """
         created: list[int] = []
         attached: list[int] = []
         resolved: list[int] = []
+        requeued: list[int] = []
         duplicates = 0
         with self._tx() as db:
             for alert in alerts:
@@ -228,28 +299,27 @@ class Store:
                     resolved.extend(self._resolve(db, alert, now))
                     continue
                 live = db.execute(
-                    "SELECT id, related, mode, concluded FROM incidents WHERE container = ? AND "
-                    "(stage != 'done' OR status = ?) ORDER BY id DESC LIMIT 1",
+                    "SELECT id, related, mode, concluded, status FROM incidents"
+                    " WHERE container = ? AND (stage != 'done' OR status = ?)"
+                    " ORDER BY id DESC LIMIT 1",
                     (alert.container, OPEN),
                 ).fetchone()
-                # Same episode: an incident still in progress, or one left open in the same
-                # mode. An incident left open by check mode does not absorb an alert that
-                # arrives in heal mode: the operator switched modes to have it acted on.
-                joins = live is not None and (not live["concluded"] or live["mode"] == mode.value)
+                # Same episode: an incident in progress or held open, in the same mode. One
+                # handled in check mode never absorbs an alert that arrives in heal mode:
+                # the operator switched modes to have it acted on (and check is absolute
+                # for the incidents it handled, so joining would swallow the alert).
+                joins = live is not None and live["mode"] == mode.value
                 if live is not None and joins and alert.container:
-                    related = json.loads(live["related"])
-                    related.append(alert.alertname)
-                    db.execute(
-                        "UPDATE incidents SET related = ?, updated_at = ? WHERE id = ?",
-                        (json.dumps(related), now, live["id"]),
-                    )
-                    self._step(db, live["id"], now, "related_alert", alert.alertname)
-                    attached.append(int(live["id"]))
+                    incident_id = int(live["id"])
+                    self._attach(db, live, alert, now)
+                    attached.append(incident_id)
+                    if alert.restartable and self._redecide(db, live, alert, now):
+                        requeued.append(incident_id)
                     continue
                 cursor = db.execute(
                     "INSERT INTO incidents (container, alertname, fingerprint, starts_at, status,"
-                    " mode, stage, opened_at, alert, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                    " mode, stage, opened_at, alert, updated_at, owner, lease_until)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                     (
                         alert.container,
                         alert.alertname,
@@ -258,8 +328,10 @@ class Store:
                         OPEN,
                         mode.value,
                         now,
-                        json.dumps(alert_to_json(alert)),
+                        json.dumps(alert.to_json()),
                         now,
+                        owner,
+                        now + reserve_seconds,
                     ),
                 )
                 incident_id = int(cursor.lastrowid or 0)
@@ -271,7 +343,73 @@ class Store:
             created=tuple(created),
             attached=tuple(attached),
             resolved=tuple(resolved),
+            requeued=tuple(requeued),
         )
+
+    def _attach(self, db: sqlite3.Connection, live: sqlite3.Row, alert: Alert, now: float) -> None:
+        related = json.loads(live["related"])
+        related.append(alert.alertname)
+        db.execute(
+            "UPDATE incidents SET related = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(related), now, live["id"]),
+        )
+        self._step(db, live["id"], now, "related_alert", alert.alertname)
+
+    def _redecide(
+        self, db: sqlite3.Connection, live: sqlite3.Row, alert: Alert, now: float
+    ) -> bool:
+        """A restartable alert joined `live`: it becomes the alert acted on. A held incident
+        is queued again at once (True); one in progress is decided again when its round
+        ends. The diagnosis is redone on fresh evidence; attempts so far still count."""
+        acting = json.dumps(alert.to_json())
+        if not live["concluded"]:
+            db.execute(
+                "UPDATE incidents SET acting_alert = ?, redecide = 1, updated_at = ? WHERE id = ?",
+                (acting, now, live["id"]),
+            )
+            return False
+        db.execute(
+            "UPDATE incidents SET acting_alert = ?, stage = 'queued', concluded = 0,"
+            " rounds = rounds + 1, rules_diagnosis = NULL, redecide = 0, lease_until = 0,"
+            " updated_at = ? WHERE id = ?",
+            (acting, now, live["id"]),
+        )
+        self._step(
+            db,
+            live["id"],
+            now,
+            "redecide",
+            f"{alert.alertname} is an alert a restart may fix; the held incident is decided again",
+        )
+        return True
+
+    def take_redecide(self, incident_id: int, now: float) -> bool:
+        """After a round: True (and the incident is open and unconcluded again) when a
+        restartable alert joined during the round and the round ended without a verdict
+        that settles it (held open, or skipped)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT redecide, status, concluded FROM incidents WHERE id = ?", (incident_id,)
+            ).fetchone()
+            if row is None or not row["redecide"]:
+                return False
+            again = bool(row["concluded"]) and row["status"] in (OPEN, "skipped")
+            if not again:
+                db.execute("UPDATE incidents SET redecide = 0 WHERE id = ?", (incident_id,))
+                return False
+            db.execute(
+                "UPDATE incidents SET redecide = 0, concluded = 0, status = ?, closed_at = NULL,"
+                " rounds = rounds + 1, rules_diagnosis = NULL, updated_at = ? WHERE id = ?",
+                (OPEN, now, incident_id),
+            )
+            self._step(
+                db,
+                incident_id,
+                now,
+                "redecide",
+                "a restartable alert joined while the incident was decided; decided again",
+            )
+            return True
 
     def _resolve(self, db: sqlite3.Connection, alert: Alert, now: float) -> list[int]:
         rows = db.execute(
@@ -292,28 +430,94 @@ class Store:
         return [int(row["id"]) for row in rows]
 
     # -- work queue --------------------------------------------------------------
-    def claim_next(self, busy_containers: Sequence[str] = ()) -> Incident | None:
-        """Take the oldest queued incident whose container nobody is working on."""
+    def claim_next(
+        self,
+        now: float,
+        *,
+        owner: str = SERVE,
+        lease_seconds: float,
+        exclude: Collection[int] = (),
+    ) -> Incident | None:
+        """Take the oldest incident `owner` may process whose container nobody else is
+        working on, and hold it for `lease_seconds` (renewed while work goes on).
+
+        A scan takes only the incidents it created. `serve` takes its own queued ones
+        and adopts any whose holder let the lease run out: a scan that died, or a
+        round that stopped because the store failed (it resumes by itself once the
+        store writes again). `exclude` are incidents this process is still working on.
+        """
+        if owner == SERVE:
+            mine = (
+                "((q.stage = 'queued' AND q.owner = '' AND q.lease_until <= :now)"
+                " OR (q.lease_until < :now AND (q.stage = 'processing' OR q.owner != '')"
+                " AND q.stage != 'done'))"
+            )
+        else:
+            mine = "(q.stage = 'queued' AND q.owner = :owner)"
+        skip = ",".join(str(int(i)) for i in exclude) or "-1"
         with self._tx() as db:
             row = db.execute(
-                "SELECT id FROM incidents q WHERE stage = 'queued' AND NOT EXISTS ("
-                " SELECT 1 FROM incidents p WHERE p.stage = 'processing'"
-                " AND p.container = q.container) ORDER BY id LIMIT 1"
+                f"SELECT id FROM incidents q WHERE {mine} AND q.id NOT IN ({skip})"  # noqa: S608 - ints
+                " AND NOT EXISTS (SELECT 1 FROM incidents p WHERE p.stage = 'processing'"
+                " AND p.container = q.container AND p.id != q.id AND p.lease_until >= :now)"
+                " ORDER BY q.id LIMIT 1",
+                {"now": now, "owner": owner},
             ).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE incidents SET stage = 'processing' WHERE id = ?", (row["id"],))
+            db.execute(
+                "UPDATE incidents SET stage = 'processing', owner = ?, lease_until = ?"
+                " WHERE id = ?",
+                (owner, now + lease_seconds, row["id"]),
+            )
         return self.get(int(row["id"]))
 
-    def requeue_interrupted(self) -> int:
-        """At start-up: incidents a crash left mid-way go back to the queue."""
+    def renew(self, incident_ids: Collection[int], until: float) -> None:
+        """Extend the claim on incidents still being worked on."""
+        if not incident_ids:
+            return
+        marks = ",".join("?" * len(incident_ids))
+        with self._tx() as db:
+            db.execute(
+                f"UPDATE incidents SET lease_until = ? WHERE stage = 'processing'"  # noqa: S608
+                f" AND id IN ({marks})",
+                (until, *incident_ids),
+            )
+
+    def release(self, incident_id: int, not_before: float) -> None:
+        """Hand an interrupted incident back to the queue, to be retried from `not_before`."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE incidents SET stage = 'queued', lease_until = ?"
+                " WHERE id = ? AND stage = 'processing'",
+                (not_before, incident_id),
+            )
+
+    def requeue_interrupted(self, owner: str = SERVE) -> int:
+        """At start-up: incidents `owner` left mid-way (it crashed) go back to the queue.
+        Only one `serve` runs per data directory (serve takes the data-dir lock), so
+        nothing else can be holding them."""
         with self._tx() as db:
             return db.execute(
-                "UPDATE incidents SET stage = 'queued' WHERE stage = 'processing'"
+                "UPDATE incidents SET stage = 'queued', lease_until = 0"
+                " WHERE stage = 'processing' AND owner = ?",
+                (owner,),
             ).rowcount
 
     def queue_depth(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM incidents WHERE stage = 'queued'")[0][0])
+
+    def set_mode(self, incident_id: int, mode: Mode, now: float) -> None:
+        self._update(incident_id, now, mode=mode.value)
+
+    def last_concluded(self, container: str, exclude_id: int) -> tuple[str, float] | None:
+        """(status, closed_at) of the container's most recent other concluded incident."""
+        rows = self._query(
+            "SELECT status, COALESCE(closed_at, updated_at) FROM incidents"
+            " WHERE container = ? AND concluded = 1 AND id != ? ORDER BY id DESC LIMIT 1",
+            (container, exclude_id),
+        )
+        return (str(rows[0][0]), float(rows[0][1])) if rows else None
 
     # -- incident updates --------------------------------------------------------
     def _step(
@@ -381,7 +585,7 @@ class Store:
         self._update(incident_id, now, status=status.value, closed_at=closed, concluded=1)
 
     def finish(self, incident_id: int, now: float) -> None:
-        self._update(incident_id, now, stage="done")
+        self._update(incident_id, now, stage="done", lease_until=0)
 
     def _update(self, incident_id: int, now: float, **columns: Any) -> None:
         names = ", ".join(f"{name} = ?" for name in columns)
@@ -535,7 +739,7 @@ class Store:
             closed_at=row["closed_at"],
             resolved_at=row["resolved_at"],
             stage=row["stage"],
-            alert=alert_from_json(json.loads(row["alert"])),
+            alert=Alert.from_json(json.loads(row["alert"])),
             evidence=json.loads(row["evidence"]) if row["evidence"] else None,
             diagnosis=Diagnosis.from_dict(json.loads(row["diagnosis"]))
             if row["diagnosis"]
@@ -551,6 +755,10 @@ class Store:
             notifications=notifications,
             related_alerts=tuple(json.loads(row["related"])),
             steps=steps,
+            acting_alert=Alert.from_json(json.loads(row["acting_alert"]))
+            if row["acting_alert"]
+            else None,
+            rounds=int(row["rounds"]),
         )
 
     # -- outbox ------------------------------------------------------------------
@@ -739,27 +947,3 @@ class Store:
             return db.execute(
                 "DELETE FROM alert_keys WHERE received_at < ?", (older_than,)
             ).rowcount
-
-
-def alert_to_json(alert: Alert) -> dict[str, Any]:
-    return {
-        "fingerprint": alert.fingerprint,
-        "status": alert.status,
-        "labels": dict(alert.labels),
-        "annotations": dict(alert.annotations),
-        "starts_at": alert.starts_at,
-        "ends_at": alert.ends_at,
-        "generator_url": alert.generator_url,
-    }
-
-
-def alert_from_json(data: dict[str, Any]) -> Alert:
-    return Alert(
-        fingerprint=data["fingerprint"],
-        status=data["status"],
-        labels=data["labels"],
-        annotations=data["annotations"],
-        starts_at=data["starts_at"],
-        ends_at=data.get("ends_at"),
-        generator_url=data.get("generator_url", ""),
-    )
