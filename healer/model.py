@@ -53,6 +53,11 @@ class Mode(StrEnum):
     CHECK = "check"
     HEAL = "heal"
 
+    def strictest(self, other: Mode) -> Mode:
+        """Check wins: an incident accepted in heal mode is handled in check mode once the
+        healer runs in check mode, and a check-mode incident is never healed."""
+        return Mode.CHECK if Mode.CHECK in (self, other) else Mode.HEAL
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -77,6 +82,35 @@ class Alert:
     @property
     def severity(self) -> str:
         return self.labels.get("severity", "warning")
+
+    @property
+    def restartable(self) -> bool:
+        """The rules marked this alert as one a restart may fix (`action="restart"`)."""
+        return self.labels.get("action") == "restart"
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (epoch seconds, exact); `to_dict` is the API's form."""
+        return {
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "generator_url": self.generator_url,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Alert:
+        return cls(
+            fingerprint=data["fingerprint"],
+            status=data["status"],
+            labels=data["labels"],
+            annotations=data["annotations"],
+            starts_at=data["starts_at"],
+            ends_at=data.get("ends_at"),
+            generator_url=data.get("generator_url", ""),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,10 +344,19 @@ class Incident:
     related_alerts: tuple[str, ...] = field(default=())
     steps: tuple[Step, ...] = ()
     concluded: bool = False
+    # A later alert that a restart may fix, attached to this incident: the policy acts
+    # on it (its labels and container id) instead of the alert that opened the incident.
+    acting_alert: Alert | None = None
+    rounds: int = 1  # how many times the incident was decided (a held one is re-decided)
 
     @property
     def severity(self) -> str:
         return self.alert.severity
+
+    @property
+    def action_alert(self) -> Alert:
+        """The alert the pipeline decides on."""
+        return self.acting_alert or self.alert
 
     @property
     def restarts(self) -> int:
@@ -341,5 +384,7 @@ class Incident:
             "verification": self.verification.to_dict() if self.verification else None,
             "notifications": [dict(n) for n in self.notifications],
             "related_alerts": list(self.related_alerts),
+            "acting_alert": self.acting_alert.to_dict() if self.acting_alert else None,
+            "rounds": self.rounds,
             "steps": [s.to_dict() for s in self.steps],
         }

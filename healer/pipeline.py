@@ -24,6 +24,7 @@ from healer.model import (
     Diagnosis,
     Incident,
     IncidentStatus,
+    Mode,
     Source,
     Verification,
 )
@@ -48,13 +49,24 @@ class IncidentProcessor:
     metrics: HealerMetrics
 
     def process(self, incident: Incident) -> Incident:
-        """Run (or resume) the pipeline for one claimed incident."""
-        if not incident.concluded:
-            self._run(incident)
+        """Run (or resume) the pipeline for one claimed incident.
+
+        A restartable alert that joined while a round ran is not swallowed: when the
+        round ended held open or skipped, the incident is decided again at once.
+        """
+        while True:
+            if not incident.concluded:
+                self._run(incident)
+            if not self.store.take_redecide(incident.id, self.clock.now()):
+                break
+            incident = self._get(incident.id)
         concluded = self._get(incident.id)
         decision = concluded.decision
         if decision is None or decision.notify:
-            self.notifier.notify(concluded, "incident")
+            # The first email, or a follow-up in its thread when a held incident was
+            # decided again after its first email.
+            told = any(n.get("kind") == "incident" for n in concluded.notifications)
+            self.notifier.notify(concluded, "update" if told else "incident")
         self.store.finish(incident.id, self.clock.now())
         return self._get(incident.id)
 
@@ -68,9 +80,26 @@ class IncidentProcessor:
         now = self.clock.now()
         self.store.add_step(incident.id, now, step, detail, now - started)
 
+    def _effective_mode(self, incident: Incident) -> Mode:
+        """Check mode is absolute: the stricter of the incident's and the healer's mode.
+        The incident keeps the mode it was handled in, so its record tells the truth."""
+        mode = incident.mode.strictest(self.config.mode)
+        if mode is not incident.mode:
+            now = self.clock.now()
+            self.store.set_mode(incident.id, mode, now)
+            self.store.add_step(
+                incident.id,
+                now,
+                "mode",
+                f"accepted in {incident.mode.value} mode; the healer now runs with "
+                f"HEALER_MODE={self.config.mode.value}, so it is handled in {mode.value} mode",
+            )
+        return mode
+
     def _run(self, incident: Incident) -> None:
         clock, store = self.clock, self.store
-        settings = PolicySettings.from_config(self.config, incident.mode)
+        settings = PolicySettings.from_config(self.config, self._effective_mode(incident))
+        alert = incident.action_alert
         if not incident.container:
             self._about_the_stack(incident, settings)
             return
@@ -79,7 +108,7 @@ class IncidentProcessor:
         evidence = gather(
             self.docker,
             name=incident.container,
-            container_id=incident.alert.labels.get("container_id", ""),
+            container_id=alert.labels.get("container_id", ""),
             now=t,
             log_lines=self.config.log_lines,
             secrets=self.config.secrets(),
@@ -91,7 +120,7 @@ class IncidentProcessor:
         # Diagnosis (kept across a resume: the model is not asked twice).
         if incident.rules_diagnosis is None:
             t = clock.now()
-            result = self.diagnoser.diagnose(evidence, incident.alert)
+            result = self.diagnoser.diagnose(evidence, alert)
             store.save_diagnosis(
                 incident.id, result.final, result.rules, result.llm_outcome, clock.now()
             )
@@ -150,12 +179,20 @@ class IncidentProcessor:
             else:
                 facts = self.docker.find(incident.container)
             window_start = clock.now() - self.config.crashloop_window_seconds
+            previous = store.last_concluded(incident.container, incident.id)
             history = History(
                 restarts_in_window=len(store.restarts_since(incident.container, window_start)),
                 attempts_this_incident=attempts,
                 quarantined=store.is_quarantined(incident.container),
+                failed_at=(
+                    previous[1]
+                    if previous
+                    and previous[0] == IncidentStatus.FAILED.value
+                    and previous[1] >= window_start
+                    else None
+                ),
             )
-            decision = decide(incident.alert, facts, history, settings, advice)
+            decision = decide(alert, facts, history, settings, advice)
             if decision.quarantine:
                 first = store.quarantine(
                     incident.container, decision.reason, incident.id, clock.now()

@@ -51,6 +51,9 @@ class History:
     restarts_in_window: int  # healer restarts within the crash-loop window, any incident
     attempts_this_incident: int
     quarantined: bool
+    # When the container's previous incident ended `failed` within the crash-loop window
+    # (its restart budget is spent: the same failure episode gets no fresh budget).
+    failed_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,12 @@ def decide(
     # 1. Identity and authorisation come from the live container, never the alert.
     if facts is None:
         return _skip(f"container {alert.container!r} no longer exists; nothing to restart")
+    if facts.name != alert.container:
+        return _skip(
+            f"the alert names {alert.container!r} but the container it identifies "
+            f"({facts.short_id}) is named {facts.name!r}; an alert must name the live "
+            "container it is about, so nothing is restarted"
+        )
     if not settings.selector.matches(facts.labels):
         return _skip(
             f"{facts.name} does not carry the managed label {settings.selector} now; "
@@ -123,6 +132,19 @@ def decide(
             status=IncidentStatus.QUARANTINED,
             reason=f"{facts.name} is crash-looping (restart count keeps rising); quarantined "
             "so nothing restarts it further; a human must look",
+            quarantine=True,
+        )
+    if (
+        history.failed_at is not None
+        and not history.attempts_this_incident
+        and facts.needs_attention
+    ):
+        return Decision(
+            restart=False,
+            status=IncidentStatus.QUARANTINED,
+            reason=f"{facts.name}'s previous incident ended failed within the crash-loop "
+            f"window: its {settings.max_restart_attempts} restarts are spent for this failure; "
+            "quarantined until a human looks",
             quarantine=True,
         )
     if history.restarts_in_window >= settings.crashloop_restarts:
