@@ -20,8 +20,10 @@ class Notifier(Protocol):
     def notify(self, incident: Incident, kind: str) -> None:
         """Durably queue one notification of `kind` for `incident`, at most once.
 
-        Kinds: "incident" (the one email per incident, sent when it concludes)
-        and "resolved" (a threaded follow-up when an open incident's alert
-        resolves). Delivery problems never raise here; the outbox retries.
+        Kinds: "incident" (the one email per incident, sent when it concludes),
+        "resolved" (a threaded follow-up when an open incident's alert resolves)
+        and "update" (a threaded follow-up when a held incident was decided again
+        because a restartable alert joined it). Delivery problems never raise
+        here; the outbox retries.
         """
         ...

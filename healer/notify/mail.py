@@ -27,7 +27,12 @@ from healer.notify.view import digest_message_id, mail_domain, one_line
 TEMPLATES = Path(__file__).parent / "templates"
 SENDER_NAME = "IT Ops Healer"
 FALLBACK_SENDER = "healer@localhost"
-TEMPLATE_FOR_KIND = {"incident": "incident", "resolved": "incident", "digest": "digest"}
+TEMPLATE_FOR_KIND = {
+    "incident": "incident",
+    "resolved": "incident",
+    "update": "incident",
+    "digest": "digest",
+}
 _COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}")
 
 

@@ -55,6 +55,9 @@ from healer.notify.view import (
 from healer.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
+# Follow-ups thread under the incident's first email and wait until it has left:
+# "resolved" when its alert resolves, "update" when a held incident was decided again.
+FOLLOW_UPS = frozenset({"resolved", "update"})
 
 GIVE_UP_SECONDS = 24 * 3600.0
 RETRY_CAP_FACTOR = 30  # backoff stops growing at 30x the first delay (30 s -> 15 min)
@@ -192,7 +195,7 @@ class OutboxNotifier:
                 incident_id=incident.id,
                 kind=kind,
                 channel=name,
-                dedupe_key=f"incident:{incident.id}:{kind}:{name}",
+                dedupe_key=f"incident:{incident.id}:{_round_kind(incident, kind)}:{name}",
                 payload={"view": view},
                 now=now,
                 not_before=not_before,
@@ -331,7 +334,7 @@ class OutboxNotifier:
 
     def _awaits_parent(self, item: OutboxItem) -> bool:
         """A follow-up waits until its incident's own email has left (or failed)."""
-        if item.kind != "resolved" or item.incident_id is None:
+        if item.kind not in FOLLOW_UPS or item.incident_id is None:
             return False
         return any(
             other.kind == "incident"
@@ -343,7 +346,7 @@ class OutboxNotifier:
     def _envelope(self, item: OutboxItem) -> Envelope:
         view: dict[str, Any] = dict(item.payload.get("view", {}))
         references: list[str] = []
-        if item.kind == "resolved" and item.incident_id is not None:
+        if item.kind in FOLLOW_UPS and item.incident_id is not None:
             root = str(view.get("root_message_id") or "")
             references = [root] if root else []
             for other in self._store.outbox_for_incident(item.incident_id):
@@ -438,6 +441,11 @@ class OutboxNotifier:
             detail = f"{detail} (storm digest of {len(incidents)} incidents, outbox #{item.id})"
         for incident_id in incidents:
             self._store.add_step(incident_id, now, "notify", detail[:500])
+
+
+def _round_kind(incident: Incident, kind: str) -> str:
+    """An update is sent once per decision round; the other kinds once per incident."""
+    return f"{kind}{incident.rounds}" if kind == "update" else kind
 
 
 def describe(item: OutboxItem) -> str:

@@ -235,6 +235,14 @@ def _facts_phrase(evidence: Mapping[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+def _id_suffix(incident: Incident, kind: str) -> str:
+    if kind == "resolved":
+        return "resolved"
+    if kind == "update":
+        return f"update{incident.rounds}"
+    return ""
+
+
 def incident_view(
     incident: Incident, kind: str, settings: ViewSettings, *, now: float
 ) -> dict[str, Any]:
@@ -263,9 +271,7 @@ def incident_view(
         "outcome_label": label,
         "outcome_colour": outcome_colour,
         "subject": subject_for(incident, outcome),
-        "message_id": incident_message_id(
-            incident, settings.domain, "resolved" if kind == "resolved" else ""
-        ),
+        "message_id": incident_message_id(incident, settings.domain, _id_suffix(incident, kind)),
         "root_message_id": incident_message_id(incident, settings.domain),
         "instance": alert.labels.get("instance", ""),
         "host": alert.labels.get("host") or alert.labels.get("hostname") or "",
