@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from healer.errors import PayloadError
+from healer.errors import PayloadError, StoreError
 from healer.model import IncidentStatus
 from healer.payload import parse_payload
 from healer.runtime import Runtime
@@ -66,12 +66,17 @@ class WebhookIntake:
         except PayloadError as exc:
             rt.metrics.webhooks.labels("invalid").inc()
             return "400 BAD REQUEST", {"error": str(exc)}, []
-        result = rt.store.ingest(alerts, rt.config.mode, rt.clock.now())
+        try:
+            result = rt.store.ingest(alerts, rt.config.mode, rt.clock.now())
+        except StoreError as exc:
+            # Nothing was recorded: a 5xx makes Alertmanager deliver it again later.
+            rt.metrics.webhooks.labels("store_error").inc()
+            return "503 SERVICE UNAVAILABLE", {"error": str(exc)}, [("Retry-After", "5")]
         rt.metrics.webhooks.labels("accepted").inc(result.accepted)
         rt.metrics.webhooks.labels("duplicate").inc(result.duplicates)
-        if result.created:
+        if result.created or result.requeued:
             rt.note_intake()
-            rt.workers.wake(len(result.created))
+            rt.workers.wake(len(result.created) + len(result.requeued))
         for incident_id in result.resolved:
             incident = rt.store.get(incident_id)
             if incident is not None and incident.status is IncidentStatus.RESOLVED:

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fleet.facts import ContainerFacts
-from healer.errors import HealerError
+from healer.errors import HealerError, StoreError
 from healer.model import IncidentStatus, iso
 from healer.notify.view import duration_text, safe_url
 from healer.runtime import Runtime
@@ -122,15 +122,28 @@ def incident_page(incident_id: int) -> tuple[str, int]:
 def healthz() -> tuple[Response, int]:
     rt = runtime()
     workers_ok = rt.workers.alive()
+    # A store that cannot write loses nothing (intake answers 503, incidents wait), but
+    # nothing moves either: the probe says so, with SQLite's reason.
+    try:
+        rt.store.check_writable(rt.clock.now())
+        store_error = ""
+        depths: dict[str, int | None] = {
+            "queue_depth": rt.store.queue_depth(),
+            "outbox_depth": rt.store.outbox_depth(),
+        }
+    except StoreError as exc:
+        store_error = str(exc)
+        depths = {"queue_depth": None, "outbox_depth": None}
+    ok = workers_ok and not store_error
     body = {
-        "status": "ok" if workers_ok else "degraded",
+        "status": "ok" if ok else "degraded",
         "workers_alive": workers_ok,
+        "store": store_error or "ok",
         "docker_up": rt.docker.ping(),
-        "queue_depth": rt.store.queue_depth(),
-        "outbox_depth": rt.store.outbox_depth(),
+        **depths,
         "mode": rt.config.mode.value,
     }
-    return jsonify(body), 200 if workers_ok else 503
+    return jsonify(body), 200 if ok else 503
 
 
 @bp.get("/metrics")
