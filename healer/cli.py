@@ -74,9 +74,18 @@ def cmd_serve(config: HealerConfig, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from healer import datalock
     from healer.serve import serve  # gunicorn is only needed here
 
-    return serve(config)
+    try:
+        lock = datalock.hold(config.data_dir)
+    except ConfigError as exc:
+        print(f"healer: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return serve(config)
+    finally:
+        datalock.release(lock)
 
 
 def _scan(mode: Mode, config: HealerConfig, args: argparse.Namespace) -> int:
