@@ -183,6 +183,28 @@ def test_the_llm_can_never_cause_a_restart_the_rules_withhold() -> None:
         assert not decide(alert(), facts(), FRESH, settings, llm_says_yes).restart
 
 
+def test_an_alert_whose_container_label_does_not_match_the_live_container_is_refused() -> None:
+    other = alert(container="prod-web-02")  # but its id resolved to prod-web-01
+    decision = decide(other, facts(), FRESH, SETTINGS)
+    assert not decision.restart
+    assert decision.status is IncidentStatus.SKIPPED
+    assert "names 'prod-web-02'" in decision.reason and "'prod-web-01'" in decision.reason
+
+
+def test_a_new_alert_after_a_failed_incident_in_the_window_is_quarantined_not_restarted() -> None:
+    after_failure = replace(FRESH, failed_at=150.0)
+    decision = decide(alert(), facts(), after_failure, SETTINGS)
+    assert not decision.restart
+    assert decision.quarantine
+    assert "previous incident ended failed" in decision.reason
+
+
+def test_a_container_running_again_after_a_failed_incident_is_not_quarantined() -> None:
+    after_failure = replace(FRESH, failed_at=150.0)
+    decision = decide(alert(), facts(state="running"), after_failure, SETTINGS)
+    assert not decision.quarantine and not decision.restart
+
+
 # -- properties over the whole input space ------------------------------------------------
 
 label_sets = st.sampled_from(
@@ -218,6 +240,8 @@ inputs = st.fixed_dictionaries(
         "veto": st.booleans(),
         "rules_safe": st.booleans(),
         "llm_safe": st.sampled_from([None, True, False]),
+        "named": st.sampled_from(["prod-web-01", "prod-web-02"]),
+        "failed_recently": st.booleans(),
     }
 )
 
@@ -232,11 +256,28 @@ def run(case: dict[str, object]) -> tuple[bool, dict[str, object]]:
         restarts_in_window=int(case["window"]),  # type: ignore[call-overload]
         attempts_this_incident=int(case["attempts"]),  # type: ignore[call-overload]
         quarantined=bool(case["quarantined"]),
+        failed_at=150.0 if case["failed_recently"] else None,
     )
     settings = replace(SETTINGS, mode=Mode(str(case["mode"])), llm_can_veto=bool(case["veto"]))
     advice = Advice(bool(case["rules_safe"]), case["llm_safe"])  # type: ignore[arg-type]
-    the_alert = alert(str(case["alertname"]), action=str(case["action"]))
+    the_alert = alert(
+        str(case["alertname"]), action=str(case["action"]), container=str(case["named"])
+    )
     return decide(the_alert, live, history, settings, advice).restart, case
+
+
+@given(inputs)
+def test_property_never_restarts_a_container_the_alert_does_not_name(
+    case: dict[str, object],
+) -> None:
+    restarted, _ = run(case)
+    assert not restarted or case["named"] == "prod-web-01"
+
+
+@given(inputs)
+def test_property_never_gives_a_failed_episode_a_fresh_budget(case: dict[str, object]) -> None:
+    restarted, _ = run(case)
+    assert not (restarted and case["failed_recently"] and case["attempts"] == 0)
 
 
 @given(inputs)
@@ -297,6 +338,8 @@ def test_every_combination_of_the_discrete_inputs_obeys_the_safety_rules() -> No
             "veto": False,
             "rules_safe": True,
             "llm_safe": None,
+            "named": "prod-web-01",
+            "failed_recently": False,
         }
         restarted, _ = run(case)
         count += 1

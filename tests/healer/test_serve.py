@@ -139,3 +139,25 @@ def test_a_healer_killed_mid_incident_completes_it_exactly_once_after_restart(
         assert len(lines) == 1
     finally:
         restarted.stop()
+
+
+def test_a_second_serve_on_the_same_data_directory_exits_with_one_line_naming_it(
+    tmp_path: Path,
+) -> None:
+    env = healer_env(tmp_path / "data")
+    first = start_healer(env, tmp_path)
+    try:
+        second = run_cli(tmp_path, "serve", timeout=30)
+        assert second.returncode == 2
+        (line,) = second.stderr.strip().splitlines()
+        assert "HEALER_DATA_DIR" in line and "another healer serve" in line
+        assert first.alive()
+        assert requests.get(f"{first.url}/healthz", timeout=5).status_code == 200
+    finally:
+        first.kill()  # SIGKILL: no cleanup runs; the kernel releases the lock
+        first.stop()
+    after_crash = start_healer(env, tmp_path, name="healer-after-kill")
+    try:
+        assert requests.get(f"{after_crash.url}/healthz", timeout=5).status_code == 200
+    finally:
+        after_crash.stop()
