@@ -2,9 +2,10 @@
 
 Statuses are what HAProxy 2.6 (Debian bookworm) does with the shipped config: 400
 (once 413) is HAProxy's own parser refusing the message, 403 is one of our rules
-(`reason` is part of its message), and 200 means the allowed request before the
-smuggled bytes was the only one read: HAProxy takes a bare LF as a line end, so
-those bytes become a second, pipelined request, which `option httpclose` never reads.
+(`reason` is part of its message), and 200 means only the allowed request in front
+reached the daemon: the smuggled bytes behind it, pipelined plainly or after a bare
+LF (which HAProxy takes as a line end), are a second request on the connection,
+which `option httpclose` never reads.
 """
 
 from __future__ import annotations
