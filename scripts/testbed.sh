@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the real parts the test suite talks to, and nothing else:
-#   a Docker Engine that answers, the Prometheus and Alertmanager binaries,
+#   a Docker Engine that answers, the Prometheus, Alertmanager and HAProxy binaries,
 #   the local busybox test image (no registry is reachable here), and the venv.
 # Idempotent: when everything is present it only checks and returns in a second or two.
 # System packages are installed only as root on Debian (CI and fresh build machines);
@@ -70,6 +70,8 @@ ensure_binaries() {
     [ -x /bin/busybox ] || missing+=(busybox-static)
     command -v docker-compose >/dev/null || missing+=(docker-compose)
     command -v chromium >/dev/null || missing+=(chromium)
+    # The socket proxy's tests run Debian's HAProxy directly with the shipped config.
+    command -v haproxy >/dev/null || missing+=(haproxy)
     if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
     say "prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}'), alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | awk '{print $3}')"
 }

@@ -1,13 +1,16 @@
 """The Dockerfiles build, and the images run together through the socket proxy.
 
 Built on a Debian base made locally with debootstrap (scripts/testbed.sh), as
-no registry is reachable here; elsewhere the default python:3.11-slim base is used.
+no registry is reachable here; elsewhere the Dockerfiles' defaults are used
+(python:3.11-slim-bookworm, and debian:bookworm-slim for the socket proxy).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +20,7 @@ import pytest
 import requests
 
 from tests.healer.conftest import TOKEN, firing, payload
+from tests.socketproxy.haproxy import exchange, status_of
 from tests.support.containers import ContainerFactory, wait_for_state
 from tests.support.processes import REPO, free_port, wait_until
 from tests.support.scrape import scrape, value
@@ -30,16 +34,18 @@ IMAGES = {
 
 
 @pytest.fixture(scope="module")
-def images(docker_api: docker.DockerClient) -> dict[str, str]:
+def images(docker_api: docker.DockerClient) -> Iterator[dict[str, str]]:
     base_args: list[str] = []
     try:
         docker_api.images.get(LOCAL_BASE)
         base_args = ["--build-arg", f"BASE_IMAGE={LOCAL_BASE}"]
     except docker.errors.ImageNotFound:
         pass  # the Dockerfiles' default base, from a registry
+    # A tag of this run's own: test runs from other checkouts share the daemon.
+    run = uuid.uuid4().hex[:8]
     tags = {}
     for name, dockerfile in IMAGES.items():
-        tag = f"itops/{name}:test"
+        tag = f"itops/{name}:test-{run}"
         result = subprocess.run(
             ["docker", "build", "-q", *base_args, "-f", dockerfile, "-t", tag, "."],
             cwd=REPO,
@@ -50,7 +56,11 @@ def images(docker_api: docker.DockerClient) -> dict[str, str]:
         )
         assert result.returncode == 0, f"building {dockerfile} failed:\n{result.stderr[-3000:]}"
         tags[name] = tag
-    return tags
+    yield tags
+    for tag in tags.values():
+        # noprune keeps the layers, the build cache of the next run.
+        with contextlib.suppress(docker.errors.APIError):
+            docker_api.images.remove(tag, noprune=True)
 
 
 @pytest.fixture
@@ -69,6 +79,7 @@ def test_the_images_run_as_non_root_except_the_socket_proxy(
         assert config["Healthcheck"]["Test"], name
     proxy = docker_api.images.get(images["socketproxy"]).attrs["Config"]
     assert proxy["Healthcheck"]["Test"]
+    assert proxy["Entrypoint"][0] == "haproxy"
 
 
 def test_the_exporter_and_healer_images_work_through_the_socket_proxy_image(
@@ -77,6 +88,8 @@ def test_the_exporter_and_healer_images_work_through_the_socket_proxy_image(
     container_factory: ContainerFactory,
 ) -> None:
     run = container_factory.run
+    proxy_port = free_port()
+    # As compose runs it: root for the socket only, read-only, no capabilities.
     proxy = run(
         None,
         image=images["socketproxy"],
@@ -84,6 +97,10 @@ def test_the_exporter_and_healer_images_work_through_the_socket_proxy_image(
         network=network,
         volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "ro"}},
         user="0",
+        read_only=True,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        ports={"2375/tcp": ("127.0.0.1", proxy_port)},
     )
     proxy_host = proxy.name
     exporter_port, healer_port = free_port(), free_port()
@@ -161,3 +178,10 @@ def test_the_exporter_and_healer_images_work_through_the_socket_proxy_image(
         wait_for_state(
             c, lambda a: a["State"].get("Health", {}).get("Status") == "healthy", timeout=60
         )
+    # The image's config refuses with its reason, and the proxy stops at once.
+    refused = exchange(proxy_port, b"POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\n\r\n")
+    assert status_of(refused) == 403
+    assert b"is not allowed for role exporter by the socket proxy" in refused
+    started = time.monotonic()
+    proxy.stop(timeout=10)
+    assert time.monotonic() - started < 5

@@ -1,3 +1,0 @@
-from socketproxy.cli import main
-
-raise SystemExit(main())
