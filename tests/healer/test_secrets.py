@@ -12,8 +12,10 @@ the SQLite files themselves.
 from __future__ import annotations
 
 import io
+import json
 import shlex
 import tarfile
+import time
 import uuid
 from collections.abc import Sequence
 from email import message_from_bytes, policy
@@ -22,8 +24,10 @@ from pathlib import Path
 
 import docker
 import pytest
+from markupsafe import escape
 
 from healer.model import Incident, IncidentStatus
+from healer.redact import REDACTED
 from tests.healer.conftest import TOKEN, Healer, HealerFactory, firing, payload
 from tests.support.containers import ContainerFactory, MadeContainer, wait_for_state
 from tests.support.processes import wait_until
@@ -199,3 +203,34 @@ def test_the_installations_own_secrets_in_logs_and_dockers_error_reach_no_sink(
         assert_nowhere(secrets, sinks)
         assert incident.actions[0].error.count("[REDACTED]") >= len(values)
         assert "connecting with [REDACTED]" in str(incident.evidence)
+
+
+def test_a_password_in_an_alert_annotation_is_stored_redacted(
+    make_healer: HealerFactory,
+) -> None:
+    healer = make_healer(start_workers=False)
+    alert = firing("prod-db-01")
+    alert["annotations"]["description"] = "login failed with DB_PASSWORD=hunter2-annot"
+
+    (incident_id,) = healer.post(payload(alert)).get_json()["created"]
+
+    annotations = healer.incident(incident_id).alert.annotations
+    assert annotations["description"] == f"login failed with DB_PASSWORD={REDACTED}"
+    assert annotations["summary"] == "prod-db-01 is down"  # ordinary prose untouched
+
+
+def test_a_secret_already_in_the_store_is_scrubbed_from_every_web_response(
+    make_healer: HealerFactory,
+) -> None:
+    # A row written before redaction existed, say. Quotes and & make JSON and HTML encode it.
+    read_token = "r3ad&'tok\"en-0123456789abcdef"
+    healer = make_healer(start_workers=False, HEALER_READ_TOKEN=read_token)
+    (incident_id,) = healer.post(payload(firing("prod-web-01"))).get_json()["created"]
+    healer.runtime.store.add_step(incident_id, time.time(), "note", f"old row: {read_token}")
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for path in (f"/api/incidents/{incident_id}", "/api/incidents", f"/incidents/{incident_id}"):
+        body = healer.client.get(path, headers=headers).get_data(as_text=True)
+        for form in (read_token, json.dumps(read_token)[1:-1], str(escape(read_token))):
+            assert form not in body, (path, form)
+        assert f"old row: {REDACTED}" in body, path
