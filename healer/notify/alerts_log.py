@@ -24,8 +24,8 @@ class AlertsLog:
         self._lock = threading.Lock()
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(self._redactor.scrub_data(record), sort_keys=True, default=str)
-        line = self._redactor.scrub(line) + "\n"  # what `default=str` turned into text, too
+        # Scrubbed as written: the redactor knows each secret's JSON-escaped form too.
+        line = self._redactor.scrub(json.dumps(record, sort_keys=True, default=str)) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)
 

@@ -51,7 +51,6 @@ from healer.notify.view import (
     fallback_view,
     incident_view,
 )
-from healer.redactor import Redactor
 from healer.store import OutboxItem, Store
 
 log = logging.getLogger(__name__)
@@ -95,9 +94,11 @@ class OutboxSettings:
         )
 
 
-def email_channel(config: HealerConfig, clock: Clock, redactor: Redactor) -> EmailChannel:
+def email_channel(config: HealerConfig, clock: Clock) -> EmailChannel:
     """SMTP when credentials are configured, else the .eml folder (the embedded default)."""
-    renderer = MailRenderer(sender=config.email_from, recipients=config.email_to, redactor=redactor)
+    renderer = MailRenderer(
+        sender=config.email_from, recipients=config.email_to, redactor=config.redactor
+    )
     transport: MailTransport
     undelivered = None
     if config.smtp_configured:
@@ -140,7 +141,7 @@ class OutboxNotifier:
         cls, config: HealerConfig, *, store: Store, clock: Clock, metrics: HealerMetrics
     ) -> OutboxNotifier:
         view_settings = ViewSettings.from_config(config)
-        channels: list[Channel] = [email_channel(config, clock, config.redactor)]
+        channels: list[Channel] = [email_channel(config, clock)]
         if config.slack_webhook_url:
             channels.append(
                 SlackChannel(
