@@ -89,7 +89,7 @@ def handled(healer: Healer, container: MadeContainer) -> Incident:
     answer = healer.post(payload(firing(container.name, container_id=container.id[:12])))
     incident = healer.wait_done(answer.get_json()["created"][0])
     wait_until(lambda: emails(healer.config.outbox_dir), what="the incident's email")
-    return healer.wait_done(incident.id)
+    return healer.incident(incident.id)
 
 
 def every_sink(healer: Healer, incident_id: int, headers: dict[str, str]) -> dict[str, str]:
