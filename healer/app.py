@@ -17,7 +17,7 @@ from healer.notify.mail import compile_all
 from healer.ports import Diagnoser, Notifier
 from healer.runtime import Runtime
 from healer.store import Store
-from healer.web import api, guard, intake, pages
+from healer.web import api, backstop, guard, intake, pages
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ def create_app(
     )
     app.extensions["healer"] = runtime
     guard.init_app(app, config)
+    backstop.init_app(app, config.redactor)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
 

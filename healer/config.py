@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from dotenv import dotenv_values
 from fleet.selector import LabelSelector, SelectorError, parse_name_list
 from healer.errors import ConfigError
 from healer.model import Mode
+from healer.redactor import Redactor
 
 T = TypeVar("T")
 
@@ -153,15 +155,36 @@ class HealerConfig:
             return False
         return bool(self.email_app_password) or self.smtp_security == "none"
 
+    def secret_settings(self) -> dict[str, str]:
+        """The value of each key in SECRET_KEYS ("" when unset)."""
+        return {
+            "HEALER_WEBHOOK_TOKEN": self.webhook_token or "",
+            "HEALER_READ_TOKEN": self.read_token or "",
+            "EMAIL_APP_PASSWORD": self.email_app_password,
+            "OPENAI_API_KEY": self.openai_api_key,
+            "SLACK_WEBHOOK_URL": self.slack_webhook_url,
+        }
+
     def secrets(self) -> tuple[str, ...]:
-        """Values that must never appear in a log line, an email or the history."""
-        values = (
-            self.webhook_token,
-            self.read_token,
-            self.email_app_password,
-            self.openai_api_key,
-        )
-        return tuple(v for v in values if v)
+        """Values that must never appear in a log line, an email, a page or the history.
+
+        Each secret setting, plus the other spellings a log may use: Google shows an app
+        password in groups of four (the setting drops the spaces), and a webhook URL's
+        path is the credential even without its host.
+        """
+        values = [v for v in self.secret_settings().values() if v]
+        password = self.email_app_password
+        if len(password) == 16:
+            values.append(" ".join(password[i : i + 4] for i in range(0, 16, 4)))
+        if self.slack_webhook_url:
+            parts = urlsplit(self.slack_webhook_url)
+            values.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+        return tuple(values)
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """The one definition of what is secret here, built once, used at every door and sink."""
+        return Redactor.of(self.secrets())
 
 
 def gather_settings(

@@ -1,7 +1,10 @@
 """The healer's only door to Docker: inspect, logs, list, restart.
 
 Docker SDK and HTTP errors are translated here, once, into the healer's own
-exceptions; nothing above this module imports `docker`.
+exceptions; nothing above this module imports `docker`. Every text Docker hands
+over passes the installation's `Redactor` here too: error messages (which quote
+a container's command, e.g. `exec: "--db-password=...": executable file not
+found`), the `State.Error` and health-check output of an inspect, and log lines.
 """
 
 from __future__ import annotations
@@ -9,15 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Protocol
 
 import docker
 import docker.errors
 import requests
 
-from fleet.facts import ContainerFacts
+from fleet.facts import ContainerFacts, HealthProbe
 from fleet.selector import LabelSelector
 from healer.errors import DockerActionError, DockerUnavailableError
+from healer.redactor import NO_SECRETS, Redactor
 
 
 class DockerPort(Protocol):
@@ -38,28 +43,47 @@ class DockerPort(Protocol):
     def ping(self) -> bool: ...
 
 
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    try:
-        yield
-    except docker.errors.NotFound:
-        raise
-    except docker.errors.APIError as exc:
-        raise DockerActionError(f"{what}: {exc.explanation or exc}") from exc
-    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-        raise DockerUnavailableError(f"{what}: Docker daemon unreachable: {exc}") from exc
+def clean_facts(facts: ContainerFacts, redactor: Redactor) -> ContainerFacts:
+    """`facts` with Docker's free text (its error, the health-check output) cleaned."""
+    if not facts.error and not facts.health_log:
+        return facts
+    return replace(
+        facts,
+        error=redactor.clean(facts.error),
+        health_log=tuple(
+            HealthProbe(p.exit_code, redactor.clean(p.output), p.ended_at) for p in facts.health_log
+        ),
+    )
 
 
 class DockerAdapter:
     """DockerPort over the Docker SDK's low-level client."""
 
-    def __init__(self, client_factory: Callable[[], docker.APIClient]) -> None:
+    def __init__(
+        self,
+        client_factory: Callable[[], docker.APIClient],
+        redactor: Redactor = NO_SECRETS,
+    ) -> None:
         self._factory = client_factory
+        self._redactor = redactor
         self._api: docker.APIClient | None = None
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as exc:
+            detail = self._redactor.clean(str(exc.explanation or exc))
+            raise DockerActionError(f"{what}: {detail}") from exc
+        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+            detail = self._redactor.clean(str(exc))
+            raise DockerUnavailableError(f"{what}: Docker daemon unreachable: {detail}") from exc
 
     def _client(self) -> docker.APIClient:
         if self._api is None:
-            with _translated("connect"):
+            with self._translated("connect"):
                 self._api = self._factory()
         return self._api
 
@@ -69,11 +93,11 @@ class DockerAdapter:
         if len(container_id) < 12:
             return None
         try:
-            with _translated(f"inspect {container_id[:12]}"):
+            with self._translated(f"inspect {container_id[:12]}"):
                 facts = ContainerFacts.from_inspect(self._client().inspect_container(container_id))
         except docker.errors.NotFound:
             return None
-        return facts if facts.id.startswith(container_id) else None
+        return clean_facts(facts, self._redactor) if facts.id.startswith(container_id) else None
 
     def find(self, name: str) -> ContainerFacts | None:
         # Never `inspect <name>`: for a name that does not exist Docker falls back to an
@@ -81,7 +105,7 @@ class DockerAdapter:
         name = name.lstrip("/")
         if not name:
             return None
-        with _translated(f"find {name}"):
+        with self._translated(f"find {name}"):
             summaries = self._client().containers(
                 all=True, filters={"name": f"^/{re.escape(name)}$"}
             )
@@ -94,17 +118,17 @@ class DockerAdapter:
 
     def logs(self, container_id: str, tail: int) -> list[str]:
         try:
-            with _translated(f"logs of {container_id[:12]}"):
+            with self._translated(f"logs of {container_id[:12]}"):
                 raw = self._client().logs(
                     container_id, stdout=True, stderr=True, tail=tail, timestamps=False
                 )
         except docker.errors.NotFound:
             return []
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-        return text.splitlines()
+        return list(self._redactor.clean_lines(text.splitlines()))
 
     def list_managed(self, selector: LabelSelector) -> list[ContainerFacts]:
-        with _translated("list containers"):
+        with self._translated("list containers"):
             summaries = self._client().containers(
                 all=True, filters={"label": selector.docker_filter()}
             )
@@ -117,14 +141,14 @@ class DockerAdapter:
 
     def restart(self, container_id: str, timeout: float) -> None:
         try:
-            with _translated(f"restart {container_id[:12]}"):
+            with self._translated(f"restart {container_id[:12]}"):
                 self._client().restart(container_id, timeout=int(max(timeout, 0)))
         except docker.errors.NotFound as exc:
             raise DockerActionError(f"restart {container_id[:12]}: no such container") from exc
 
     def ping(self) -> bool:
         try:
-            with _translated("ping"):
+            with self._translated("ping"):
                 return bool(self._client().ping())
         except (DockerUnavailableError, DockerActionError):
             self._api = None

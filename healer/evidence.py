@@ -6,34 +6,22 @@ secrets redacted and sizes capped before anything is stored, prompted or mailed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from healer.docker_port import DockerPort
+from healer.docker_port import DockerPort, clean_facts
 from healer.errors import DockerActionError
 from healer.model import Evidence
-from healer.redact import cap_lines, redact_lines
+from healer.redact import cap_lines
+from healer.redactor import NO_SECRETS, Redactor
 
 MAX_LINE_CHARS = 500
 MAX_TOTAL_CHARS = 16_000
 MAX_HEALTH_LINES = 20
 
 
-def scrub_known(lines: Iterable[str], secrets: Sequence[str]) -> tuple[str, ...]:
-    """Remove this installation's own secret values wherever they appear verbatim."""
-    out = []
-    for line in lines:
-        for secret in secrets:
-            if secret and secret in line:
-                line = line.replace(secret, "[REDACTED]")
-        out.append(line)
-    return tuple(out)
-
-
-def clean(
-    lines: Iterable[str], secrets: Sequence[str], max_lines: int
-) -> tuple[tuple[str, ...], bool]:
-    redacted = scrub_known(redact_lines(list(lines)), secrets)
-    return cap_lines(redacted, max_lines, MAX_LINE_CHARS, MAX_TOTAL_CHARS)
+def clean(lines: Iterable[str], redactor: Redactor, max_lines: int) -> tuple[tuple[str, ...], bool]:
+    # Redact before capping: a cut could split a secret from the key that marks it.
+    return cap_lines(redactor.clean_lines(lines), max_lines, MAX_LINE_CHARS, MAX_TOTAL_CHARS)
 
 
 def gather(
@@ -43,28 +31,32 @@ def gather(
     container_id: str = "",
     now: float,
     log_lines: int,
-    secrets: Sequence[str] = (),
+    redactor: Redactor = NO_SECRETS,
 ) -> Evidence:
     """Evidence for the container with this id, or else exactly this name; facts are
     None when neither exists. (An alert's id may belong to a container since replaced
     under the same name: its evidence shows the successor, and the policy sees the
-    different id and leaves it alone.)"""
+    different id and leaves it alone.)
+
+    Everything Docker said is cleaned here with `redactor`, whatever the `docker` port
+    did already, so no secret reaches the classifier, the model or the store."""
     facts = docker.inspect(container_id) if container_id else None
     if facts is None:
         facts = docker.find(name)
     if facts is None:
         return Evidence(container=name, facts=None, collected_at=now)
+    facts = clean_facts(facts, redactor)
     try:
         raw_logs = docker.logs(facts.id, tail=log_lines)
     except DockerActionError as exc:
         raw_logs = [f"(logs unavailable: {exc})"]
-    logs, logs_cut = clean(raw_logs, secrets, log_lines)
+    logs, logs_cut = clean(raw_logs, redactor, log_lines)
     health_raw: list[str] = []
     for probe in facts.health_log:
         health_raw.extend(
             f"[health exit {probe.exit_code}] {line}" for line in probe.output.splitlines()
         )
-    health, health_cut = clean(health_raw, secrets, MAX_HEALTH_LINES)
+    health, health_cut = clean(health_raw, redactor, MAX_HEALTH_LINES)
     return Evidence(
         container=facts.name,
         facts=facts,

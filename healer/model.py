@@ -7,7 +7,7 @@ contract field names live here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -179,6 +179,16 @@ class Diagnosis:
 
     def with_note(self, note: str) -> Diagnosis:
         return replace(self, note=note)
+
+    def map_text(self, fix: Callable[[str], str]) -> Diagnosis:
+        """A copy with `fix` applied to every free-text field (e.g. a redactor's clean)."""
+        return replace(
+            self,
+            root_cause=fix(self.root_cause),
+            recommendation=fix(self.recommendation),
+            evidence=tuple(fix(line) for line in self.evidence),
+            note=fix(self.note),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fleet.facts import parse_docker_time
 from healer.errors import PayloadError
 from healer.model import Alert
+from healer.redactor import NO_SECRETS, Redactor
 
 MAX_ALERTS = 1000
 MAX_LABELS = 100
@@ -42,8 +43,11 @@ class WebhookPayload(_Lenient):
     alerts: list[WebhookAlert] = Field(max_length=MAX_ALERTS)
 
 
-def parse_payload(body: bytes) -> list[Alert]:
-    """The alerts of one webhook call; raises PayloadError with a reason a human can act on."""
+def parse_payload(body: bytes, redactor: Redactor = NO_SECRETS) -> list[Alert]:
+    """The alerts of one webhook call; raises PayloadError with a reason a human can act on.
+
+    Annotations are prose that may quote a label or a log line: cleaned with `redactor`
+    before anything stores them. Labels are identity and stay as sent."""
     try:
         raw: Any = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -70,7 +74,7 @@ def parse_payload(body: bytes) -> list[Alert]:
                 fingerprint=item.fingerprint,
                 status=item.status,
                 labels=item.labels,
-                annotations=item.annotations,
+                annotations={k: redactor.clean(v) for k, v in item.annotations.items()},
                 starts_at=starts,
                 ends_at=parse_docker_time(item.endsAt),
                 generator_url=item.generatorURL,

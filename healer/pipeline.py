@@ -111,7 +111,7 @@ class IncidentProcessor:
             container_id=alert.labels.get("container_id", ""),
             now=t,
             log_lines=self.config.log_lines,
-            secrets=self.config.secrets(),
+            redactor=self.config.redactor,
         )
         store.save_evidence(incident.id, evidence.to_dict(), clock.now())
         found = "found" if evidence.facts else "container not found"

@@ -8,9 +8,12 @@ involved:
 
 - assignments to secret-looking keys, env, YAML, JSON or CLI style:
   `DB_PASSWORD=...`, `GITHUB_TOKEN=...`, `AWS_SECRET_ACCESS_KEY=...`,
-  `"api_key": "..."`, `--password ...`; a Gmail app password
-  (`abcd efgh ijkl mnop`) is taken whole when it follows such a key, and only
-  then, so four ordinary words elsewhere stay as they are;
+  `"api_key": "..."`, `--password ...`, `--db-password=...`, `--api_key ...`;
+  a Gmail app password (`abcd efgh ijkl mnop`) is taken whole when it follows
+  such a key, and only then, so four ordinary words elsewhere stay as they are.
+  An unquoted value ends at a closing quote (a quote followed by `:`, `,`, `]`
+  ...), so Docker's `exec: "--db-password=x": executable file not found` keeps
+  its shape around the [REDACTED];
 - `Authorization:` / `Proxy-Authorization:` header values (the scheme is
   kept), `Bearer ...` tokens anywhere, `Cookie:` / `Set-Cookie:` values;
 - the password in URLs (`postgres://user:[REDACTED]@host/db`);
@@ -38,6 +41,9 @@ _SENSITIVE_NAME = (
     r"private[_-]?key|credentials?)[\w.-]{0,40}?"
     r"|(?<![a-z0-9])(?:pass|pwd)(?![a-z0-9])[\w.-]{0,40}?"
 )
+# An unquoted value: a password may hold a quote, but a quote followed by punctuation
+# closes something the value sits in (`"--db-password=x":`, `["--token=x","-v"]`).
+_BARE_VALUE = r"""[^\s"']+(?:["'](?![:,;)\]}])[^\s"']+)*"""
 _ASSIGNMENT = re.compile(
     rf"""(?ix)
     (?P<key>{_SENSITIVE_NAME})
@@ -46,14 +52,17 @@ _ASSIGNMENT = re.compile(
         "(?:[^"\\\n]|\\.)*"
       | '[^'\n]*'
       | (?-i:[a-z]{{4}}(?P<gap>[ -]?)[a-z]{{4}}(?P=gap)[a-z]{{4}}(?P=gap)[a-z]{{4}})(?![\w-])
-      | [^\s"']+(?:["'][^\s"']+)*
+      | {_BARE_VALUE}
       | \S+
     )
     """
 )
+# A flag's value is its next word; "--password --verbose" has none. The flag may carry a
+# prefix (`--db-password`, `--client-secret`): the search finds the secret word inside it.
 _FLAG = re.compile(
-    r"(?i)(?P<key>--?(?:password|passwd|pass|token|secret|api-?key|access-?key)[ \t]+)"
-    r"(?P<value>[^\s-]\S*)"
+    r"(?i)(?P<key>--?(?:password|passwd|passphrase|pass|token|secret|api[-_]?key|"
+    r"access[-_]?key)[ \t]+)"
+    rf"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|(?![-\"']){_BARE_VALUE}|(?!-)\S+)"
 )
 _PARAM = r"[\w-]+=(?:\"[^\"\n]*\"|[^\s,\"']+)"
 _AUTH_HEADER = re.compile(

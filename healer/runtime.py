@@ -114,7 +114,9 @@ class Runtime:
         """An incident whose pipeline raised concludes as failed and is still notified."""
         now = self.clock.now()
         try:
-            self.store.add_step(incident.id, now, "error", f"{type(exc).__name__}: {exc}")
+            # Any exception's text may quote what it choked on: cleaned like Docker's own.
+            detail = self.config.redactor.clean(f"{type(exc).__name__}: {exc}")
+            self.store.add_step(incident.id, now, "error", detail)
             current = self.store.get(incident.id)
             if current is not None and not current.concluded:
                 self.store.conclude(incident.id, IncidentStatus.FAILED, now)

@@ -72,9 +72,11 @@ def build(config: HealerConfig, environ: Mapping[str, str] | None = None) -> Dep
     store = Store(config.database)
     return Dependencies(
         config=config,
-        docker=DockerAdapter(api),
+        docker=DockerAdapter(api, config.redactor),
         store=store,
-        diagnoser=DiagnosisService.from_settings(llm_settings(config), metrics=metrics),
+        diagnoser=DiagnosisService.from_settings(
+            llm_settings(config), metrics=metrics, redactor=config.redactor
+        ),
         notifier=OutboxNotifier.from_config(config, store=store, clock=clock, metrics=metrics),
         clock=clock,
         metrics=metrics,

@@ -44,6 +44,7 @@ from healer.diagnosis.prompt import build_diagnosis_prompt
 from healer.errors import ConfigError
 from healer.metrics import HealerMetrics
 from healer.model import Alert, Diagnosis, Evidence, Source
+from healer.redactor import NO_SECRETS, Redactor
 
 log = logging.getLogger(__name__)
 
@@ -300,10 +301,12 @@ class DiagnosisService:
         classify: Callable[[Evidence], Diagnosis] = default_classify,
         metrics: HealerMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        redactor: Redactor = NO_SECRETS,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self._classify = classify
+        self._redactor = redactor
         self._metrics = metrics
         self._cache = DiagnosisCache(settings.cache_ttl_seconds, clock)
         self._bucket = TokenBucket(settings.max_calls_per_hour, clock)
@@ -315,9 +318,16 @@ class DiagnosisService:
         *,
         metrics: HealerMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        redactor: Redactor = NO_SECRETS,
     ) -> DiagnosisService:
         """A service with the backend `settings` names (Ollama, OpenAI-compatible or none)."""
-        return cls(settings, backend=make_backend(settings), metrics=metrics, clock=clock)
+        return cls(
+            settings,
+            backend=make_backend(settings),
+            metrics=metrics,
+            clock=clock,
+            redactor=redactor,
+        )
 
     def close(self) -> None:
         close = getattr(self.backend, "close", None)
@@ -325,7 +335,20 @@ class DiagnosisService:
             close()
 
     def diagnose(self, evidence: Evidence, alert: Alert | None = None) -> DiagnosisResult:
-        """The rules' diagnosis of `evidence`, plus the model's when it is valid and grounded."""
+        """The rules' diagnosis of `evidence`, plus the model's when it is valid and grounded.
+
+        Every text in the result is cleaned with the installation's redactor: a model may
+        repeat what it was shown, and an error note may quote a server's answer."""
+        result = self._diagnose(evidence, alert)
+        fix = self._redactor.clean
+        return replace(
+            result,
+            rules=result.rules.map_text(fix),
+            llm=result.llm.map_text(fix) if result.llm else None,
+            final=result.final.map_text(fix),
+        )
+
+    def _diagnose(self, evidence: Evidence, alert: Alert | None) -> DiagnosisResult:
         rules = self._classify(evidence)
         backend = self.backend
         if backend is None:
@@ -345,10 +368,12 @@ class DiagnosisService:
             )
 
         prompt = build_diagnosis_prompt(evidence, rules, alert)
+        # The prompt redacted its data by pattern; the installation's own values go too.
+        messages = [{**m, "content": self._redactor.scrub(m["content"])} for m in prompt.messages]
         started = time.perf_counter()
         try:
             raw = call_with_deadline(
-                lambda: backend.chat_json(prompt.messages, DIAGNOSIS_SCHEMA),
+                lambda: backend.chat_json(messages, DIAGNOSIS_SCHEMA),
                 self.settings.timeout_seconds,
             )
         except LLMTimeoutError:

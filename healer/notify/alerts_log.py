@@ -1,7 +1,8 @@
 """alerts.log: one JSON line per notification (the seed's logs/alerts.log).
 
 Appended under a lock with one write per line, so concurrent incidents never
-interleave and `tail -f | jq` always sees whole objects.
+interleave and `tail -f | jq` always sees whole objects. Every line is scrubbed
+of the installation's secrets on its way to the file, whoever wrote it.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from healer.model import Incident, iso
+from healer.redactor import Redactor
 
 
 class AlertsLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redactor: Redactor) -> None:
         self.path = path
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._redactor = redactor
         self._lock = threading.Lock()
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, sort_keys=True, default=str) + "\n"
+        # Scrubbed as written: the redactor knows each secret's JSON-escaped form too.
+        line = self._redactor.scrub(json.dumps(record, sort_keys=True, default=str)) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)
 

@@ -21,8 +21,8 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader, select_aut
 
 from healer.model import iso
 from healer.notify.delivery import Envelope, Outcome, PermanentDeliveryError, Receipt
-from healer.notify.scrub import scrub_text
 from healer.notify.view import digest_message_id, mail_domain, one_line
+from healer.redactor import Redactor
 
 TEMPLATES = Path(__file__).parent / "templates"
 SENDER_NAME = "IT Ops Healer"
@@ -79,18 +79,18 @@ def compile_all(env: Environment) -> None:
 class MailRenderer:
     """Turns an envelope into the exact message a mail server receives."""
 
-    def __init__(self, *, sender: str, recipients: Sequence[str], secrets: Sequence[str]) -> None:
+    def __init__(self, *, sender: str, recipients: Sequence[str], redactor: Redactor) -> None:
         self.sender = sender or FALLBACK_SENDER
         self.recipients = tuple(recipients)
         self.domain = mail_domain(self.sender)
-        self._secrets = tuple(secrets)
+        self._redactor = redactor
         self._env = template_env()
 
     def bodies(self, template: str, view: Any) -> tuple[str, str]:
         """(plain text, HTML) for `template` ("incident", "digest", "test")."""
         text = self._env.get_template(f"{template}.txt").render(view=view)
         html = self._env.get_template(f"{template}.html").render(view=view)
-        return scrub_text(text, self._secrets), scrub_text(html, self._secrets)
+        return self._redactor.scrub(text), self._redactor.scrub(html)
 
     def render(self, envelope: Envelope, *, now: float) -> EmailMessage:
         view = envelope.view
@@ -128,7 +128,7 @@ class MailRenderer:
 
     def _headers(self, subject: str, message_id: str, now: float) -> EmailMessage:
         msg = EmailMessage()
-        msg["Subject"] = scrub_text(one_line(subject, 250), self._secrets)
+        msg["Subject"] = self._redactor.scrub(one_line(subject, 250))
         msg["From"] = formataddr((SENDER_NAME, self.sender))
         msg["To"] = ", ".join(self.recipients) or "undisclosed-recipients:;"
         msg["Date"] = formatdate(now, usegmt=True)

@@ -42,7 +42,6 @@ from healer.notify.delivery import (
 from healer.notify.eml import EmlFolder
 from healer.notify.grouping import Candidate, GroupingSettings, Plan, plan
 from healer.notify.mail import EmailChannel, MailRenderer, MailTransport
-from healer.notify.scrub import scrub_data
 from healer.notify.slack import SlackChannel
 from healer.notify.smtp import SmtpSettings, SmtpTransport
 from healer.notify.view import (
@@ -98,9 +97,11 @@ class OutboxSettings:
         )
 
 
-def email_channel(config: HealerConfig, clock: Clock, secrets: Sequence[str]) -> EmailChannel:
+def email_channel(config: HealerConfig, clock: Clock) -> EmailChannel:
     """SMTP when credentials are configured, else the .eml folder (the embedded default)."""
-    renderer = MailRenderer(sender=config.email_from, recipients=config.email_to, secrets=secrets)
+    renderer = MailRenderer(
+        sender=config.email_from, recipients=config.email_to, redactor=config.redactor
+    )
     transport: MailTransport
     undelivered = None
     if config.smtp_configured:
@@ -143,13 +144,13 @@ class OutboxNotifier:
         cls, config: HealerConfig, *, store: Store, clock: Clock, metrics: HealerMetrics
     ) -> OutboxNotifier:
         view_settings = ViewSettings.from_config(config)
-        channels: list[Channel] = [email_channel(config, clock, view_settings.secrets)]
+        channels: list[Channel] = [email_channel(config, clock)]
         if config.slack_webhook_url:
             channels.append(
                 SlackChannel(
                     config.slack_webhook_url,
                     timeout=config.smtp_timeout_seconds,
-                    secrets=view_settings.secrets,
+                    redactor=config.redactor,
                 )
             )
         notes = []
@@ -162,7 +163,7 @@ class OutboxNotifier:
             store,
             channels,
             view_settings=view_settings,
-            alerts_log=AlertsLog(config.alerts_log),
+            alerts_log=AlertsLog(config.alerts_log, config.redactor),
             clock=clock,
             metrics=metrics,
             settings=OutboxSettings.from_config(config),
@@ -206,7 +207,7 @@ class OutboxNotifier:
             return  # queued before: a resumed incident notifies again, harmlessly
         record = incident_record(incident, kind, now, subject=view.get("subject"), channels=queued)
         try:
-            self._alerts_log.write(scrub_data(record, self._view_settings.secrets))
+            self._alerts_log.write(record)
         except OSError:  # the outbox row is the durable record; the log line is a convenience
             log.exception("could not append to %s", self._alerts_log.path)
         self._metrics.outbox_depth.set(self._store.outbox_depth())
@@ -361,15 +362,18 @@ class OutboxNotifier:
         return Envelope(item.id, item.kind, view, item.created_at, tuple(references))
 
     def _deliver(self, channel: Channel, item: OutboxItem) -> None:
+        # A server's answer is outside text too (an SMTP reply, Slack's body): it is
+        # cleaned before the store, the incident's steps or the log see it.
+        clean = self._view_settings.redactor.clean
         try:
             receipt = channel.deliver(self._envelope(item))
         except TransientDeliveryError as exc:
-            self._retry(item, str(exc))
+            self._retry(item, clean(str(exc)))
         except PermanentDeliveryError as exc:
-            self._fail(item, str(exc))
+            self._fail(item, clean(str(exc)))
         except Exception as exc:  # a bug in a template or channel: keep the item, retry later
             log.exception("delivering outbox #%d (%s) raised", item.id, item.channel)
-            self._retry(item, f"internal error: {type(exc).__name__}: {exc}")
+            self._retry(item, clean(f"internal error: {type(exc).__name__}: {exc}"))
         else:
             self._done(item, receipt)
 

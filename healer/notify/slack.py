@@ -3,7 +3,8 @@
 Slack reads `<...>` as links and mentions (`<!channel>`), so every piece of
 text from a log, an alert or a model is escaped the way Slack documents
 (&, <, >) before it is put in a block. The webhook URL is a credential: it
-never appears in an error message.
+never appears in an error message, and the installation's redactor (which
+counts it among the secrets) scrubs every message before it is posted.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from healer.notify.delivery import (
     Receipt,
     TransientDeliveryError,
 )
-from healer.notify.scrub import scrub_data
+from healer.redactor import Redactor
 
 SECTION_CHARS = 2900  # Slack's limit is 3000 per text object
 HEADER_CHARS = 150
@@ -171,19 +172,19 @@ class SlackChannel:
         webhook_url: str,
         *,
         timeout: float,
-        secrets: Sequence[str] = (),
+        redactor: Redactor,
         session: requests.Session | None = None,
     ) -> None:
         self._url = webhook_url
         self._timeout = timeout
-        self._secrets = (*secrets, webhook_url)
+        self._redactor = redactor
         self._session = session or requests.Session()
 
     def describe(self) -> str:
         return "a Slack incoming webhook"
 
     def deliver(self, envelope: Envelope) -> Receipt:
-        body = scrub_data(slack_message(envelope), self._secrets)
+        body = self._redactor.scrub_data(slack_message(envelope))
         try:
             response = self._session.post(self._url, json=body, timeout=self._timeout)
         except requests.RequestException as exc:

@@ -16,7 +16,7 @@ from healer.notify.eml import EmlFolder
 from healer.notify.mail import MailRenderer
 from healer.notify.slack import SlackChannel
 from healer.notify.smtp import SmtpSettings, SmtpTransport
-from healer.notify.view import ViewSettings
+from healer.redactor import Redactor
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,13 @@ class SendResult:
 
 def send_test_message(config: HealerConfig) -> SendResult:
     """Send (or write) one test email, and post to Slack when it is configured."""
-    secrets = ViewSettings.from_config(config).secrets
-    renderer = MailRenderer(sender=config.email_from, recipients=config.email_to, secrets=secrets)
+    renderer = MailRenderer(
+        sender=config.email_from, recipients=config.email_to, redactor=config.redactor
+    )
     now = time.time()
     results = [_email(config, renderer, now)]
     if config.slack_webhook_url:
-        results.append(_slack(config, secrets))
+        results.append(_slack(config, config.redactor))
     return SendResult(all(r.ok for r in results), "\n".join(r.message for r in results))
 
 
@@ -67,11 +68,11 @@ def _email(config: HealerConfig, renderer: MailRenderer, now: float) -> SendResu
     return SendResult(True, f"test email sent {detail}")
 
 
-def _slack(config: HealerConfig, secrets: tuple[str, ...]) -> SendResult:
+def _slack(config: HealerConfig, redactor: Redactor) -> SendResult:
     from healer.notify.delivery import Envelope
 
     channel = SlackChannel(
-        config.slack_webhook_url, timeout=config.smtp_timeout_seconds, secrets=secrets
+        config.slack_webhook_url, timeout=config.smtp_timeout_seconds, redactor=redactor
     )
     view = {"subject": "[INFO] Healer test message", "summary": "Slack from the healer works."}
     try:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from healer.config import HealerConfig
 from healer.model import Incident, IncidentStatus, Mode, iso
-from healer.notify.scrub import scrub_data
+from healer.redactor import Redactor
 
 LOG_EXCERPT_LINES = 20
 HEALTH_EXCERPT_LINES = 10
@@ -59,18 +59,15 @@ class ViewSettings:
     public_url: str
     grafana_url: str
     domain: str  # right-hand side of Message-IDs
-    secrets: tuple[str, ...]
+    redactor: Redactor  # scrubs each view: it is stored in the outbox and sent as is
 
     @classmethod
     def from_config(cls, config: HealerConfig) -> ViewSettings:
-        secrets = config.secrets()
-        if config.slack_webhook_url:  # a webhook URL is a credential too
-            secrets = (*secrets, config.slack_webhook_url)
         return cls(
             public_url=config.public_url,
             grafana_url=config.grafana_url,
             domain=mail_domain(config.email_from),
-            secrets=secrets,
+            redactor=config.redactor,
         )
 
 
@@ -317,7 +314,7 @@ def incident_view(
     view["preheader"] = one_line(
         f"{outcome}. " + (diagnosis.root_cause if diagnosis else view["decision"]), 160
     )
-    result: dict[str, Any] = scrub_data(view, settings.secrets)
+    result: dict[str, Any] = settings.redactor.scrub_data(view)
     return result
 
 
@@ -349,7 +346,7 @@ def fallback_view(
         "links": _links(incident, settings),
         "written_at": iso(now),
     }
-    result: dict[str, Any] = scrub_data(view, settings.secrets)
+    result: dict[str, Any] = settings.redactor.scrub_data(view)
     return result
 
 
@@ -402,5 +399,5 @@ def digest_view(
         "links": [{"label": k["label"], "url": safe_url(k["url"])} for k in links],
         "written_at": iso(now),
     }
-    result: dict[str, Any] = scrub_data(view, settings.secrets)
+    result: dict[str, Any] = settings.redactor.scrub_data(view)
     return result

@@ -62,7 +62,7 @@ class WebhookIntake:
                 [],
             )
         try:
-            alerts = parse_payload(body)
+            alerts = parse_payload(body, rt.config.redactor)
         except PayloadError as exc:
             rt.metrics.webhooks.labels("invalid").inc()
             return "400 BAD REQUEST", {"error": str(exc)}, []

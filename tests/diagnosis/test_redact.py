@@ -43,6 +43,48 @@ def test_env_style_secrets_keep_their_key_and_lose_their_value(line: str, expect
     assert redact(line) == expected
 
 
+DOCKER_EXEC_ERROR = (
+    "Cannot restart container 0123456789ab: failed to create shim task: OCI runtime create "
+    "failed: runc create failed: unable to start container process: "
+    'exec: "--db-password={s}": executable file not found in $PATH: unknown'
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # Docker 20.10's own words when a container's command holds the secret.
+        (DOCKER_EXEC_ERROR.format(s="hunter2-3f1c"), DOCKER_EXEC_ERROR.format(s=REDACTED)),
+        (
+            'exec: "/app/--db-password=hunter2": stat /app/--db-password=hunter2: no such',
+            'exec: "/app/--db-password=[REDACTED]": stat /app/--db-password=[REDACTED] no such',
+        ),
+        (  # older runc nests the message, escaping its quotes
+            'caused "exec: \\"--db-password=hunter2\\": executable file not found"',
+            'caused "exec: \\"--db-password=[REDACTED]": executable file not found"',
+        ),
+        ('["app", "--db-password=hunter2", "-v"]', '["app", "--db-password=[REDACTED]", "-v"]'),
+        (
+            'exec: "app --password hunter2": not found',
+            'exec: "app --password [REDACTED]": not found',
+        ),
+        ("app --db-password hunter2 --port 5", "app --db-password [REDACTED] --port 5"),
+        ("app --client-secret s3cr3t -v", "app --client-secret [REDACTED] -v"),
+        (
+            "app --api_key abc123 --access_key=def456",
+            "app --api_key [REDACTED] --access_key=[REDACTED]",
+        ),
+        ('app --password "two words" -v', 'app --password "[REDACTED]" -v'),
+        ("app --password --verbose", "app --password --verbose"),
+        ("-Ddb.password=hunter2 -jar app.jar", "-Ddb.password=[REDACTED] -jar app.jar"),
+    ],
+)
+def test_secrets_in_command_lines_and_docker_errors_keep_the_surrounding_text(
+    line: str, expected: str
+) -> None:
+    assert redact(line) == expected
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -243,6 +285,10 @@ _TEMPLATES = {
         "private_key={s}",
         "credentials = {s}",
         "DB_PASS={s}",
+        "--db-password={s}",
+        '"--db-password={s}": executable file not found',
+        "--db-password {s}",
+        "--api_key {s}",
     ],
     "url": ["postgres://user:{s}@db:5432/app", "redis://:{s}@cache:6379/0"],
     "token68": ["Authorization: Bearer {s}", "authorization: Basic {s}", "bearer {s}"],

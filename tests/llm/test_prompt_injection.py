@@ -7,12 +7,18 @@ what the injected log line says, which is the worst a real model could do.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 from healer.diagnosis.classifier import classify
+from healer.diagnosis.llm_schema import ChatMessage
 from healer.diagnosis.ollama_backend import OllamaBackend
 from healer.diagnosis.service import DiagnosisService, LLMSettings
 from healer.model import Category
-from tests.llm.conftest import INJECTION, NGINX_CONFIG_ERROR, FaultFactory, evidence
+from healer.redact import REDACTED
+from healer.redactor import Redactor
+from tests.llm.conftest import INJECTION, NGINX_CONFIG_ERROR, FaultFactory, evidence, facts
 from tests.support.llm_faults import Fault, prompt_data_lines
 
 POISONED = (*NGINX_CONFIG_ERROR, INJECTION)
@@ -88,3 +94,48 @@ def test_secrets_in_the_logs_never_reach_the_model(faults: FaultFactory) -> None
     for secret in ("hunter2-very-secret", "eyJhbGciOiJIUzI1NiJ9", "s3cr3tpw"):
         assert secret not in sent
     assert "DB_PASSWORD=" in sent, "the key stays, so a reader knows which setting it was"
+
+
+class EchoingModel:
+    """A model that records its prompt and answers with a secret it was never shown
+    (a model's training data, a cache, a hallucination: it can say anything)."""
+
+    describe = "fake:echo"
+
+    def __init__(self, secret: str, quote: str) -> None:
+        self.secret, self.quote = secret, quote
+        self.messages: list[ChatMessage] = []
+
+    def chat_json(self, messages: Sequence[ChatMessage], schema: Mapping[str, Any]) -> str:
+        self.messages.extend(messages)
+        return json.dumps(
+            {
+                "category": "configuration",
+                "root_cause": f"The webhook token {self.secret} was refused.",
+                "restart_safe": False,
+                "recommendation": f"Rotate {self.secret}.",
+                "evidence": [self.quote],
+            }
+        )
+
+
+def test_the_installations_secrets_reach_neither_the_model_nor_its_recorded_answer() -> None:
+    token = "whk-5f1c0e9a7b3d2c4e"
+    redactor = Redactor.of([token])
+    # Raw, uncleaned evidence (the pipeline cleans it first; the service does not rely on that).
+    ev = replace(
+        evidence([f"auth failed for {token}"]),
+        facts=replace(facts(), error=f'exec: "{token}": executable file not found in $PATH'),
+    )
+    model = EchoingModel(token, quote=f"auth failed for {token}")
+    service = DiagnosisService(LLMSettings(backend="none"), backend=model, redactor=redactor)
+
+    result = service.diagnose(ev)
+
+    assert model.messages, "the model was asked"
+    assert token not in json.dumps(model.messages)
+    assert result.llm is not None
+    for diagnosis in (result.rules, result.llm, result.final):
+        assert token not in json.dumps(diagnosis.to_dict())
+    assert result.llm.root_cause == f"The webhook token {REDACTED} was refused."
+    assert result.llm.evidence == (f"auth failed for {REDACTED}",)

@@ -4,11 +4,9 @@ Slack receiver, and incidents recorded through the store's own API."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ from healer.model import (
 from healer.notify.outbox import OutboxNotifier
 from healer.store import OutboxItem, Store
 from tests.support.processes import wait_until
+from tests.support.slack import SlackReceiver, running_slack_receiver
 from tests.support.smtp import CertPair, SmtpServer, make_cert
 
 USER = "healer@example.com"
@@ -269,41 +268,10 @@ def stored(store: Store, incident_id: int) -> Incident:
     return found
 
 
-@dataclass
-class SlackReceiver:
-    """A loopback HTTP server standing in for Slack's incoming webhook endpoint.
-
-    `status` is the fault injector: set it to 500 or 404 to make "Slack" fail.
-    """
-
-    url: str
-    posts: list[dict[str, Any]] = field(default_factory=list)
-    status: int = 200
-
-
 @pytest.fixture
 def slack_receiver() -> Iterator[SlackReceiver]:
-    receiver = SlackReceiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if receiver.status == 200:
-                receiver.posts.append(json.loads(body))
-            self.send_response(receiver.status)
-            self.end_headers()
-            self.wfile.write(b"ok" if receiver.status == 200 else b"no_service")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_port}/services/T000/B000/secretpath0123"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield receiver
-    server.shutdown()
-    server.server_close()
+    with running_slack_receiver() as receiver:
+        yield receiver
 
 
 # The in-process healer of tests/healer, for the full-pipeline email tests here.

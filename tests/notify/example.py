@@ -27,6 +27,7 @@ from healer.model import (
 from healer.notify.delivery import Envelope
 from healer.notify.mail import MailRenderer
 from healer.notify.view import ViewSettings, incident_view
+from healer.redactor import NO_SECRETS
 
 EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "docs" / "email-example.html"
 OPENED = 1_717_243_200.0  # 2024-06-01T12:00:00Z
@@ -35,7 +36,7 @@ SETTINGS = ViewSettings(
     public_url="http://healer.example.com:9418",
     grafana_url="http://grafana.example.com:3000",
     domain="example.com",
-    secrets=(),
+    redactor=NO_SECRETS,
 )
 
 
@@ -130,7 +131,7 @@ def example_incident() -> Incident:
 def example_html() -> str:
     view = incident_view(example_incident(), "incident", SETTINGS, now=OPENED + 13.5)
     renderer = MailRenderer(
-        sender="healer@example.com", recipients=("oncall@example.com",), secrets=()
+        sender="healer@example.com", recipients=("oncall@example.com",), redactor=NO_SECRETS
     )
     msg = renderer.render(Envelope(1, "incident", view, OPENED + 13.5), now=OPENED + 13.5)
     html = msg.get_body(("html",))

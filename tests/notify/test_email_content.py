@@ -12,6 +12,7 @@ from healer.model import Category, Diagnosis, Incident, IncidentStatus, Mode, So
 from healer.notify.delivery import Envelope
 from healer.notify.mail import MailRenderer
 from healer.notify.view import ViewSettings, incident_view
+from healer.redactor import NO_SECRETS
 from healer.store import Store
 from tests.notify.conftest import (
     HOSTILE_LOG,
@@ -31,13 +32,13 @@ SETTINGS = ViewSettings(
     public_url="https://healer.example.com",
     grafana_url="https://grafana.example.com",
     domain="example.com",
-    secrets=(),
+    redactor=NO_SECRETS,
 )
 
 
 def rendered(incident: Incident, kind: str = "incident") -> EmailMessage:
     view = incident_view(incident, kind, SETTINGS, now=time.time())
-    renderer = MailRenderer(sender=USER, recipients=TO, secrets=())
+    renderer = MailRenderer(sender=USER, recipients=TO, redactor=NO_SECRETS)
     return renderer.render(Envelope(1, kind, view, time.time()), now=time.time())
 
 

@@ -17,6 +17,7 @@ from healer.errors import ConfigError
 from healer.notify.delivery import PermanentDeliveryError
 from healer.notify.mail import MailRenderer
 from healer.notify.smtp import SmtpSettings, SmtpTransport
+from healer.redactor import NO_SECRETS
 from tests.healer.conftest import run_cli
 from tests.notify.conftest import PASSWORD, TO, USER, SmtpFactory, smtp_env
 
@@ -68,7 +69,9 @@ def test_an_explicit_opt_in_allows_a_trusted_plain_relay(
     config = load_config({"HEALER_DATA_DIR": str(tmp_path), **smtp_env(server)}, dotenv_file=None)
     assert config.smtp_allow_plaintext_auth
     SmtpTransport(SmtpSettings.from_config(config)).send(
-        MailRenderer(sender=USER, recipients=TO, secrets=()).test_message("t", now=time.time())
+        MailRenderer(sender=USER, recipients=TO, redactor=NO_SECRETS).test_message(
+            "t", now=time.time()
+        )
     )
     (received,) = server.wait_for(1)
     assert received.user == USER and not received.tls
@@ -89,7 +92,7 @@ def test_the_transport_itself_refuses_a_password_without_tls_when_not_allowed(
             password=PASSWORD,
         )
     )
-    message = MailRenderer(sender=USER, recipients=TO, secrets=()).test_message(
+    message = MailRenderer(sender=USER, recipients=TO, redactor=NO_SECRETS).test_message(
         "t", now=time.time()
     )
     with pytest.raises(PermanentDeliveryError, match="SMTP_ALLOW_PLAINTEXT_AUTH"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from tests.notify.conftest import OutboxFactory, SlackReceiver, record_incident
+from tests.notify.conftest import OutboxFactory, record_incident
 from tests.support.processes import wait_until
+from tests.support.slack import SlackReceiver
 
 
 def test_slack_gets_the_incident_as_block_kit_alongside_the_email(

@@ -10,6 +10,7 @@ import pytest
 from healer.notify.delivery import PermanentDeliveryError, TransientDeliveryError
 from healer.notify.mail import MailRenderer
 from healer.notify.smtp import SmtpSettings, SmtpTransport
+from healer.redactor import NO_SECRETS
 from tests.notify.conftest import PASSWORD, TO, USER, SmtpFactory
 from tests.support.processes import free_port
 from tests.support.smtp import CertPair, SmtpServer
@@ -31,7 +32,7 @@ def transport_for(server: SmtpServer, *, password: str = PASSWORD) -> SmtpTransp
 
 
 def message() -> EmailMessage:
-    return MailRenderer(sender=USER, recipients=TO, secrets=()).test_message(
+    return MailRenderer(sender=USER, recipients=TO, redactor=NO_SECRETS).test_message(
         "test", now=time.time()
     )
 
