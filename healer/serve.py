@@ -104,9 +104,9 @@ def serve(config: HealerConfig) -> int:
         raise SystemExit(0)  # waitress's loop catches it, stops accepting and joins its threads
 
     signal.signal(signal.SIGTERM, stop)
-    runtime.start()
-    log.info("healer ready on %s:%d: %s", config.host, server.port, describe(config))
     try:
+        runtime.start()
+        log.info("healer ready on %s:%d: %s", config.host, server.port, describe(config))
         server.run()
     finally:
         server.close()
