@@ -68,6 +68,9 @@ class _Channel(HTTPChannel):  # type: ignore[misc]
 
 
 class DeadlineServer(TcpWSGIServer):  # type: ignore[misc]
+    """A waitress TCP server bound to host:port with `limits`; `run()` serves until
+    SystemExit or KeyboardInterrupt in its thread, then joins its worker threads."""
+
     channel_class = _Channel
 
     def __init__(
@@ -88,7 +91,8 @@ class DeadlineServer(TcpWSGIServer):  # type: ignore[misc]
             host=host,
             port=port,
             threads=limits.threads,
-            connection_limit=limits.connections,
+            # waitress counts its listening socket and its wake-up pipe as connections too.
+            connection_limit=limits.connections + 2,
             channel_timeout=limits.idle_timeout_s,
             # Timeouts are enforced by maintenance(); run it every second, not every 30.
             cleanup_interval=1,

@@ -20,7 +20,7 @@ import requests
 from waitress import wasyncore
 
 from healer.serve import LIMITS, make_server
-from healer.wsgi_server import DeadlineServer
+from healer.wsgi_server import DeadlineServer, Limits
 from tests.healer.conftest import TOKEN, HealerFactory, firing, healer_env, payload
 from tests.support.healer_proc import start_healer
 from tests.support.processes import Service, free_port
@@ -116,10 +116,10 @@ SHORT = replace(LIMITS, idle_timeout_s=3, request_deadline_s=1.0)
 
 
 @contextmanager
-def serving(make_healer: HealerFactory) -> Iterator[DeadlineServer]:
+def serving(make_healer: HealerFactory, limits: Limits = SHORT) -> Iterator[DeadlineServer]:
     """The real healer app under the real server in this process, with SHORT timeouts."""
     healer = make_healer(HEALER_LISTEN=f"127.0.0.1:{free_port()}")
-    server = make_server(healer.config, healer.app, SHORT)
+    server = make_server(healer.config, healer.app, limits)
     loop = threading.Thread(target=server.run, daemon=True)
     loop.start()
     try:
@@ -158,3 +158,22 @@ def test_a_client_that_trickles_its_headers_is_disconnected_at_the_request_deadl
             assert closed_by_server(sock, trickle=True, within=GENEROUS_S * 2)
         answer = requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=GENEROUS_S)
         assert answer.status_code == 200
+
+
+def test_beyond_the_connection_cap_a_client_waits_until_a_slot_frees(
+    make_healer: HealerFactory,
+) -> None:
+    with serving(make_healer, replace(SHORT, connections=4)) as server:
+        silent = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+        try:
+            time.sleep(0.3)  # accepted: the cap is reached, for the 3 s idle timeout
+            late = connect(server.port, b"GET /healthz HTTP/1.1\r\nHost: healer\r\n\r\n")
+            with late:
+                late.settimeout(0.5)
+                with pytest.raises(TimeoutError):
+                    late.recv(1024)  # not accepted yet: it waits in the listen queue
+                late.settimeout(GENEROUS_S * 2)
+                assert late.recv(1024).startswith(b"HTTP/1.1 200")  # once the silent ones go
+        finally:
+            for sock in silent:
+                sock.close()
