@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.heal_latency [--runs 15]
 
-The real healer under gunicorn (heal mode, rules-only diagnosis, 1 s
+The real healer under waitress (heal mode, rules-only diagnosis, 1 s
 stability window) and real stopped containers without a health check. In the
 same run, alternating with the healer's restarts, a bare `docker start` of an
 identical stopped container measures Docker's own start time, so the healer's

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.time_to_heal [--fast-runs 3] [--shipped-runs 1] [--floor-runs 5]
 
 One run, on the local Docker daemon, real parts throughout: the exporter and
-the healer (gunicorn) as processes, Prometheus and Alertmanager with the
+the healer (waitress) as processes, Prometheus and Alertmanager with the
 project's own rules and routing rewritten to loopback, email to a loopback
 SMTP server. For each profile, a managed container is stopped (`docker stop
 -t 0`) and the clock runs until the healer has restarted and verified it:

@@ -2,7 +2,7 @@
 
 Sample containers (stand-ins built from the local busybox image, since no
 registry is reachable on the test bed), the exporter, the healer under
-gunicorn, Prometheus and Alertmanager with the project's own configs rewritten
+waitress, Prometheus and Alertmanager with the project's own configs rewritten
 to loopback (fast timings), and an SMTP sink. Then: stop prod-web-01, show the
 check-mode diagnosis, heal it, switch the webhook healer to heal mode and watch
 it heal a second outage by itself, tail alerts.log, print the email, tear down.

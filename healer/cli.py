@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="YAML file with settings (environment variables win)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", help="run the Alertmanager webhook service (gunicorn)")
+    sub.add_parser("serve", help="run the Alertmanager webhook service (waitress)")
     for name, text in (
         ("check", "scan once and diagnose; never restart"),
         ("heal", "scan once, diagnose, restart what is safe, verify"),
@@ -75,7 +75,7 @@ def cmd_serve(config: HealerConfig, args: argparse.Namespace) -> int:
         )
         return 2
     from healer import datalock
-    from healer.serve import serve  # gunicorn is only needed here
+    from healer.serve import serve  # waitress is only needed here
 
     try:
         lock = datalock.hold(config.data_dir)

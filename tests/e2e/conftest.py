@@ -3,7 +3,7 @@
 Prometheus and Alertmanager load the project's own rules and routing (targets,
 webhook URL and token file rewritten to loopback, timings from the FAST
 profile). The exporter and the healer run as real processes (the healer under
-gunicorn); email goes to a real SMTP server on loopback.
+waitress); email goes to a real SMTP server on loopback.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The scenario the dashboards are proven on: real containers fail, the real stack heals them.
 
 Real parts only: the exporter (`python -m exporter`) and the healer (`python -m
-healer serve`, gunicorn) as processes, Prometheus and Alertmanager from the
+healer serve`, waitress) as processes, Prometheus and Alertmanager from the
 shipped configs (fast profile), containers on the real Docker Engine. The LLM is
 a real failure, not a fake: OLLAMA_HOST points at a loopback port where nothing
 listens, so every diagnosis request fails, is timed and counted, and the rules'

@@ -1,7 +1,7 @@
 """A real healer: real Docker, real SQLite, the real rules classifier, alerts.log on disk.
 
 `make_healer` builds the Flask app in-process (fast, for intake and pipeline
-tests); `tests.support.healer_proc` runs it under gunicorn where the process
+tests); `tests.support.healer_proc` runs `python -m healer serve` where the process
 boundary matters (concurrency, kill -9).
 """
 

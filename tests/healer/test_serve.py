@@ -1,8 +1,9 @@
-"""The healer as it runs in production: gunicorn, a real process, crashes and concurrency."""
+"""The healer as it runs in production: `healer serve`, a real process, crashes and concurrency."""
 
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from pathlib import Path
@@ -63,6 +64,16 @@ def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "serve", drop=("HEALER_MODE",), timeout=30)
     assert result.returncode == 2
     assert "HEALER_MODE='sideways'" in result.stderr
+
+
+def test_serve_exits_0_on_sigterm_after_answering(tmp_path: Path) -> None:
+    healer = start_healer(healer_env(tmp_path / "data", HEALER_MODE="check"), tmp_path)
+    try:
+        assert requests.get(f"{healer.url}/healthz", timeout=5).status_code == 200
+        healer.proc.send_signal(signal.SIGTERM)
+        assert healer.proc.wait(timeout=15) == 0, healer.log()[-2000:]
+    finally:
+        healer.stop()
 
 
 def test_ten_concurrent_duplicate_deliveries_restart_the_container_once(

@@ -1,7 +1,7 @@
 """The whole chain on loopback, as tests, benchmarks and the demo run it.
 
 Real processes throughout: the exporter (`python -m exporter`), the healer
-under gunicorn, Prometheus and Alertmanager with the project's own rules and
+under waitress, Prometheus and Alertmanager with the project's own rules and
 routing (rewritten to loopback by tests/support/promstack.py), all on free
 ports and stopped on exit:
 

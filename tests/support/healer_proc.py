@@ -1,4 +1,4 @@
-"""Running `python -m healer serve` (gunicorn) as a real process on a loopback port."""
+"""Running `python -m healer serve` as a real process on a loopback port."""
 
 from __future__ import annotations
 
@@ -9,8 +9,14 @@ from tests.support.processes import REPO, Service, free_port, python_module, sta
 
 
 def start_healer(
-    env: dict[str, str], log_dir: Path, *, name: str = "healer", port: int | None = None
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    name: str = "healer",
+    port: int | None = None,
+    command: tuple[str, ...] = ("healer", "serve"),
 ) -> Service:
+    """`python -m healer serve` by default; the benches pass another `command` for a baseline."""
     port = port or free_port()
     full_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -22,7 +28,7 @@ def start_healer(
     }
     return start_service(
         name,
-        python_module("healer", "serve"),
+        python_module(*command),
         port=port,
         log_dir=log_dir,
         ready_url=f"http://127.0.0.1:{port}/healthz",

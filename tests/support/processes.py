@@ -77,7 +77,7 @@ class Service:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         if self.proc.poll() is not None:
             return
-        # Each service runs in its own process group so gunicorn workers go with it.
+        # Each service runs in its own process group so its child processes go with it.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
         try:

@@ -1,6 +1,6 @@
 """A small production-like fleet with three incidents, for the status page tests and screenshots.
 
-The healer runs as a real gunicorn process against the real Docker Engine; the
+The healer runs as a real `healer serve` process against the real Docker Engine; the
 alerts are posted to its webhook directly, in the Alertmanager v4 shape the
 shipped rules produce (tests/rules proves that Prometheus and Alertmanager
 deliver exactly these). What happens:

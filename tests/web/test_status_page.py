@@ -1,6 +1,6 @@
 """The healer's status page in a real browser, during a real scenario.
 
-The healer runs under gunicorn against the real Docker Engine and heals real
+The healer runs under waitress against the real Docker Engine and heals real
 containers (tests/web/scenario.py); Debian's headless Chromium opens `/` and
 `/incidents/<id>` and the assertions read the DOM it rendered: what a person
 would see. Screenshots are taken into the test's temp folder;
