@@ -11,14 +11,13 @@ import html
 import json
 import threading
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from exporter.cache import ContainerCache
 from exporter.exposition import IncrementalRenderer
+from fleet.wsgi_server import DeadlineServer, Limits
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
@@ -103,18 +102,32 @@ def _index(cache: ContainerCache, settings_text: str) -> bytes:
     return page.encode()
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        # Prometheus scrapes every few seconds; access logs would drown real messages.
-        return
+# Prometheus scrapes from one or two servers, a person may look at / or /healthz:
+# a few threads suffice. waitress reads whole requests in its event loop first, so
+# slow or silent clients hold a socket each, never a thread (fleet/wsgi_server.py).
+LIMITS = Limits(
+    threads=4,
+    connections=256,
+    # Prometheus keeps its connection between scrapes; closing it when idle costs a
+    # reconnect per scrape on loopback or a LAN, and frees the slot from a silent client.
+    idle_timeout_s=30,
+    request_deadline_s=10.0,
+    header_bytes=16 * 1024,
+    body_in_memory_bytes=16 * 1024,
+)
+MAX_BODY_BYTES = 4096  # the exporter takes no bodies; GET and HEAD only
 
 
 def make_http_server(
     host: str, port: int, app: Callable[[Environ, StartResponse], Iterable[bytes]]
-) -> WSGIServer:
-    return make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+) -> DeadlineServer:
+    """Bind host:port; `serve_forever()` from a thread, `shutdown()` and `server_close()`
+    to stop, as with socketserver."""
+    return DeadlineServer(
+        app,
+        host=host,
+        port=port,
+        limits=LIMITS,
+        body_bytes=MAX_BODY_BYTES,
+        ident="it-ops-exporter",
+    )

@@ -31,12 +31,12 @@ from types import FrameType
 
 from flask import Flask
 
+from fleet.wsgi_server import DeadlineServer, Limits
 from healer.app import create_app
 from healer.config import HealerConfig, describe
 from healer.errors import HealerError
 from healer.runtime import Runtime
 from healer.wiring import build
-from healer.wsgi_server import DeadlineServer, Limits
 
 log = logging.getLogger(__name__)
 

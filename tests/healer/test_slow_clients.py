@@ -19,8 +19,8 @@ import pytest
 import requests
 from waitress import wasyncore
 
+from fleet.wsgi_server import DeadlineServer, Limits
 from healer.serve import LIMITS, make_server
-from healer.wsgi_server import DeadlineServer, Limits
 from tests.healer.conftest import TOKEN, HealerFactory, firing, healer_env, payload
 from tests.support.healer_proc import start_healer
 from tests.support.processes import Service, free_port

@@ -1,5 +1,8 @@
 """waitress, plus what it lacks against hostile clients: a whole-request deadline.
 
+Both services serve HTTP through it (the healer's webhook, API and pages; the
+exporter's /metrics), so a slow or hostile client is bounded the same way in both.
+
 waitress reads every connection in one event-loop thread and hands a request
 to a worker thread only once its headers and body are complete, so a slow or
 silent client costs a socket and a small buffer, never a thread. Out of the
@@ -15,6 +18,7 @@ headers or a body over the caps) are JSON, like the app's own.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +87,7 @@ class DeadlineServer(TcpWSGIServer):  # type: ignore[misc]
         body_bytes: int,
         on_refusal: Callable[[int], None] = lambda code: None,
         refusal_reasons: dict[int, str] | None = None,
+        ident: str = "it-ops-healer",
     ) -> None:
         self.request_deadline_s = limits.request_deadline_s
         self.on_refusal = on_refusal
@@ -102,9 +107,10 @@ class DeadlineServer(TcpWSGIServer):  # type: ignore[misc]
             inbuf_overflow=limits.body_in_memory_bytes,
             # select() stops at file descriptor 1024; poll() has no such ceiling.
             asyncore_use_poll=True,
-            ident="it-ops-healer",
+            ident=ident,
         )
         super().__init__(app, adj=adj)
+        self._stopping = threading.Event()
 
     def refusal_reason(self, code: int) -> str | None:
         return self._reasons.get(code)
@@ -120,3 +126,26 @@ class DeadlineServer(TcpWSGIServer):  # type: ignore[misc]
     @property
     def port(self) -> int:
         return int(self.effective_port)
+
+    # -- socketserver's names, for serving from a thread of a larger program -----------
+    def serve_forever(self) -> None:
+        """Serve until `shutdown()` is called from another thread."""
+        while not self._stopping.is_set():
+            self.asyncore.loop(
+                timeout=self.adj.asyncore_loop_timeout,
+                map=self._map,
+                use_poll=self.adj.asyncore_use_poll,
+                count=1,
+            )
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        self.pull_trigger()  # wake the loop's poll() now rather than at its timeout
+
+    def server_close(self) -> None:
+        """After `shutdown()` returned from `serve_forever()`: stop the worker threads
+        and close every connection and the listening socket."""
+        self.task_dispatcher.shutdown()
+        for channel in list(self.active_channels.values()):
+            channel.close()
+        self.close()
