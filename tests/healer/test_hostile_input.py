@@ -162,3 +162,51 @@ def test_an_extreme_time_already_in_the_store_no_longer_breaks_the_incident_list
     assert shown["alert"]["startsAt"] == "9999-12-31T23:59:59.000Z"
     assert call(healer.app, "GET", f"/api/incidents/{incident_id}").status == 200
     assert call(healer.app, "GET", f"/incidents/{incident_id}").status == 200
+
+
+# -- ids, limits, offsets ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["/api/incidents/", "/incidents/"])
+@pytest.mark.parametrize(
+    "incident_id",
+    [str(MAX_SQLITE_INTEGER + 1), "9" * 20, "9" * 5000, "0" * 5000 + "1"],
+    ids=["2**63", "20 digits", "5000 digits", "5000 leading zeros"],
+)
+def test_an_incident_id_beyond_sqlites_range_is_404(
+    healer: Healer, prefix: str, incident_id: str
+) -> None:
+    answer = call(healer.app, "GET", prefix + incident_id)
+    assert answer.status == 404
+
+
+def test_the_largest_sqlite_id_is_a_plain_404(healer: Healer) -> None:
+    answer = call(healer.app, "GET", f"/api/incidents/{MAX_SQLITE_INTEGER}")
+    assert answer.status == 404
+    assert "no incident" in answer.error()
+
+
+@pytest.mark.parametrize("offset", [str(MAX_SQLITE_INTEGER + 1), "9" * 20, "9" * 5000])
+def test_a_huge_offset_finds_nothing_rather_than_failing(healer: Healer, offset: str) -> None:
+    post_webhook(healer.app, body_of(firing("listed")))
+    answer = call(healer.app, "GET", "/api/incidents", environ={"QUERY_STRING": f"offset={offset}"})
+    assert answer.status == 200
+    assert answer.json() == {"incidents": []}
+
+
+def test_a_huge_limit_is_clamped_to_500(fresh: Healer) -> None:
+    alerts = [firing(f"c{i}") for i in range(501)]
+    assert post_webhook(fresh.app, body_of(*alerts)).status == 200
+    answer = call(fresh.app, "GET", "/api/incidents", environ={"QUERY_STRING": "limit=" + "9" * 40})
+    assert answer.status == 200
+    assert len(answer.json()["incidents"]) == 500
+
+
+@pytest.mark.parametrize("value", ["-1", "+1", "1_0", " 1", "1.5", "", "%D9%A1", "%C2%B2", "x"])
+@pytest.mark.parametrize("name", ["limit", "offset"])
+def test_a_limit_or_offset_that_is_not_plain_digits_is_refused_with_400(
+    healer: Healer, name: str, value: str
+) -> None:
+    answer = call(healer.app, "GET", "/api/incidents", environ={"QUERY_STRING": f"{name}={value}"})
+    assert answer.status == 400
+    assert "whole number" in answer.error()
