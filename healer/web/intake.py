@@ -4,6 +4,10 @@ This one route is served by a small WSGI component in front of Flask: it is
 the hot path under an alert storm, and Flask's request machinery would cost
 more than the work itself (parse, one SQLite transaction). Every other path
 goes on to the Flask app.
+
+Flask's error handlers do not reach here, so this component answers every
+outcome itself, always in JSON: 4xx for what the caller sent, 500 with an
+error id for a bug.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from healer.model import IncidentStatus
 from healer.payload import parse_payload
 from healer.runtime import Runtime
 from healer.web.auth import bearer_refusal
+from healer.web.boundary import internal_error
 
 PATH = "/webhook/alertmanager"
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+Answer = tuple[str, dict[str, Any], list[tuple[str, str]]]
 
 
 class WebhookIntake:
@@ -32,7 +38,17 @@ class WebhookIntake:
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
             return self._downstream(environ, start)
-        status, body, headers = self.handle(environ)
+        try:
+            status, body, headers = self.handle(environ)
+        except Exception as exc:
+            # The outermost boundary of the webhook: a bug still answers JSON, and its
+            # traceback is in the log under the id the answer carries.
+            self._rt.metrics.webhooks.labels("error").inc()
+            status, body, headers = (
+                "500 INTERNAL SERVER ERROR",
+                internal_error(exc, "POST", PATH),
+                [],
+            )
         data = json.dumps(body).encode()
         start(
             status,
@@ -40,7 +56,7 @@ class WebhookIntake:
         )
         return [data]
 
-    def handle(self, environ: dict[str, Any]) -> tuple[str, dict[str, Any], list[tuple[str, str]]]:
+    def handle(self, environ: dict[str, Any]) -> Answer:
         rt = self._rt
         if environ.get("REQUEST_METHOD") != "POST":
             return "405 METHOD NOT ALLOWED", {"error": "POST only"}, [("Allow", "POST")]
@@ -52,20 +68,24 @@ class WebhookIntake:
                 challenge = [("WWW-Authenticate", 'Bearer realm="healer"')]
                 return "401 UNAUTHORIZED", {"error": reason}, challenge
             return "403 FORBIDDEN", {"error": reason}, []
-        body = self._read_body(environ)
-        if body is None:
-            rt.metrics.webhooks.labels("too_large").inc()
-            limit = rt.config.max_body_bytes
-            return (
-                "413 REQUEST ENTITY TOO LARGE",
-                {"error": f"body larger than HEALER_MAX_BODY_BYTES={limit}"},
-                [],
-            )
         try:
+            body = self._read_body(environ)
+            if body is None:
+                rt.metrics.webhooks.labels("too_large").inc()
+                limit = rt.config.max_body_bytes
+                return (
+                    "413 REQUEST ENTITY TOO LARGE",
+                    {"error": f"body larger than HEALER_MAX_BODY_BYTES={limit}"},
+                    [],
+                )
             alerts = parse_payload(body)
         except PayloadError as exc:
             rt.metrics.webhooks.labels("invalid").inc()
             return "400 BAD REQUEST", {"error": str(exc)}, []
+        return self._enqueue(alerts)
+
+    def _enqueue(self, alerts: list[Any]) -> Answer:
+        rt = self._rt
         result = rt.store.ingest(alerts, rt.config.mode, rt.clock.now())
         rt.metrics.webhooks.labels("accepted").inc(result.accepted)
         rt.metrics.webhooks.labels("duplicate").inc(result.duplicates)
@@ -89,13 +109,25 @@ class WebhookIntake:
         )
 
     def _read_body(self, environ: dict[str, Any]) -> bytes | None:
-        """The body, or None when it is larger than the cap (never read past it)."""
+        """The body, or None when it is larger than the cap (never read past it).
+
+        PayloadError when Content-Length is not a number or the body breaks off.
+        """
         limit = self._rt.config.max_body_bytes
-        stream = environ["wsgi.input"]
         length = environ.get("CONTENT_LENGTH") or ""
-        if length.isdigit():
-            if int(length) > limit:
-                return None
-            return bytes(stream.read(int(length)))
-        data = bytes(stream.read(limit + 1))  # chunked or unknown length
+        # Servers hand headers over as latin-1 text: "²" passes isdigit() but not int().
+        if length and not (length.isascii() and length.isdigit()):
+            raise PayloadError(f"Content-Length is not a whole number: {length[:20]!r}")
+        stream = environ["wsgi.input"]
+        try:
+            if length:
+                # More digits than the cap has is larger than the cap; int() refuses
+                # strings over 4300 digits, so decide that without it.
+                if len(length.lstrip("0")) > len(str(limit)) or int(length) > limit:
+                    return None
+                return bytes(stream.read(int(length)))
+            data = bytes(stream.read(limit + 1))  # chunked or unknown length
+        except OSError as exc:
+            # The client went away mid-body (each server raises its own OSError kind).
+            raise PayloadError(f"body could not be read: {exc}") from None
         return None if len(data) > limit else data

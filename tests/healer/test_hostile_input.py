@@ -210,3 +210,22 @@ def test_a_limit_or_offset_that_is_not_plain_digits_is_refused_with_400(
     answer = call(healer.app, "GET", "/api/incidents", environ={"QUERY_STRING": f"{name}={value}"})
     assert answer.status == 400
     assert "whole number" in answer.error()
+
+
+# -- headers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", ["\xb2", "\xb9", "1e3", "-1", " 12", "0x10"])
+def test_a_content_length_that_is_not_plain_digits_is_refused_with_400(
+    healer: Healer, length: str
+) -> None:
+    # "²" passes str.isdigit() but not int(): WSGI servers hand headers over as latin-1 text.
+    answer = post_webhook(healer.app, body_of(firing("x")), environ={"CONTENT_LENGTH": length})
+    assert answer.status == 400
+    assert "Content-Length" in answer.error()
+
+
+def test_a_content_length_of_a_thousand_digits_is_too_large(healer: Healer) -> None:
+    answer = post_webhook(healer.app, body_of(firing("x")), environ={"CONTENT_LENGTH": "9" * 1000})
+    assert answer.status == 413
+    assert "HEALER_MAX_BODY_BYTES" in answer.error()
