@@ -2,7 +2,9 @@
 
 A bug becomes a JSON 500 that carries an error id; the same id is logged with
 the traceback, so the answer Alertmanager (or a person) got leads an operator
-to the cause without showing the caller a traceback.
+to the cause without showing the caller a traceback. A store that cannot write
+is a condition, not a bug: 503 with the reason, which Alertmanager retries
+(it retries every 5xx and never a 4xx).
 
 `ContainFailures` wraps the whole WSGI app as the last line: Flask's error
 handlers and the intake answer everything they know of, and whatever still
@@ -15,11 +17,17 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sqlite3
 import sys
 from collections.abc import Iterable
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = logging.getLogger(__name__)
+
+# The store's failures to write: "database or disk is full", "disk I/O error",
+# "database is locked" after the busy timeout, a file it cannot open. The one
+# place to name them, until the store raises its own StoreError.
+STORE_FAILURES: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
 
 
 def internal_error(exc: BaseException, method: str, path: str) -> dict[str, str]:
@@ -28,6 +36,12 @@ def internal_error(exc: BaseException, method: str, path: str) -> dict[str, str]
     # %r: the path is the caller's text and may hold newlines meant to forge log lines.
     log.error("internal error %s on %s %r", error_id, method, path, exc_info=exc)
     return {"error": "internal error", "id": error_id}
+
+
+def store_unavailable(exc: BaseException) -> dict[str, str]:
+    """The JSON body of a 503 for a store that cannot write (the caller should retry)."""
+    log.warning("store cannot write: %s", exc)
+    return {"error": f"store cannot write: {exc}"}
 
 
 class ContainFailures:

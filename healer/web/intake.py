@@ -6,8 +6,8 @@ more than the work itself (parse, one SQLite transaction). Every other path
 goes on to the Flask app.
 
 Flask's error handlers do not reach here, so this component answers every
-outcome itself, always in JSON: 4xx for what the caller sent, 500 with an
-error id for a bug.
+outcome itself, always in JSON: 4xx for what the caller sent, 503 when the
+store cannot write (Alertmanager retries it), 500 with an error id for a bug.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from healer.model import IncidentStatus
 from healer.payload import parse_payload
 from healer.runtime import Runtime
 from healer.web.auth import bearer_refusal
-from healer.web.boundary import internal_error
+from healer.web.boundary import STORE_FAILURES, internal_error, store_unavailable
 
 PATH = "/webhook/alertmanager"
 
@@ -82,7 +82,11 @@ class WebhookIntake:
         except PayloadError as exc:
             rt.metrics.webhooks.labels("invalid").inc()
             return "400 BAD REQUEST", {"error": str(exc)}, []
-        return self._enqueue(alerts)
+        try:
+            return self._enqueue(alerts)
+        except STORE_FAILURES as exc:
+            rt.metrics.webhooks.labels("unavailable").inc()
+            return "503 SERVICE UNAVAILABLE", store_unavailable(exc), []
 
     def _enqueue(self, alerts: list[Any]) -> Answer:
         rt = self._rt
