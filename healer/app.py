@@ -55,6 +55,17 @@ def create_app(
     def inject_config() -> dict[str, Any]:
         return {"config": config}
 
+    @app.before_request
+    def refuse_undecodable_query() -> tuple[Any, int] | None:
+        # Werkzeug decodes the raw query string as strict UTF-8 the first time a view
+        # reads request.args; raw non-UTF-8 bytes (a server passes them on) would fail
+        # there, inside the view, as a 500.
+        try:
+            request.query_string.decode()
+        except UnicodeDecodeError:
+            return jsonify(error="query string is not UTF-8 (percent-encode other bytes)"), 400
+        return None
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Any, int]:
         # Every refusal is JSON with a reason, including Werkzeug's own 404/405/413.

@@ -212,6 +212,14 @@ def test_a_limit_or_offset_that_is_not_plain_digits_is_refused_with_400(
     assert "whole number" in answer.error()
 
 
+@pytest.mark.parametrize("path", ["/api/incidents", "/", "/api/quarantine"])
+def test_a_query_string_that_is_not_utf8_is_refused_with_400(healer: Healer, path: str) -> None:
+    # Raw bytes, not percent-encoded: legal on the wire, passed on by the server as latin-1.
+    answer = call(healer.app, "GET", path, environ={"QUERY_STRING": "container=\x80\xff"})
+    assert answer.status == 400
+    assert "UTF-8" in answer.error()
+
+
 # -- headers ---------------------------------------------------------------------------
 
 
