@@ -67,7 +67,7 @@ def parse_payload(body: bytes) -> list[Alert]:
     except pydantic.ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "payload"
-        raise PayloadError(f"{_excerpt(where)}: {first['msg']}") from None
+        raise PayloadError(f"{_shorten(where)}: {first['msg']}") from None
     if payload.version != "4":
         raise PayloadError(f'version: expected "4", got {_excerpt(payload.version)}')
     alerts = []
@@ -113,7 +113,10 @@ def _time(where: str, text: str) -> float:
     return min(max(seconds, EARLIEST), LATEST)
 
 
-def _excerpt(text: str, limit: int = 80) -> str:
-    """`text` quoted and shortened: a refusal names the bad input without echoing 8 KiB."""
-    quoted = repr(text)
-    return quoted if len(quoted) <= limit else quoted[: limit - 3] + "..."
+def _shorten(text: str, limit: int = 80) -> str:
+    """A refusal names the bad input without echoing 8 KiB of it (label names, values)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _excerpt(text: str) -> str:
+    return _shorten(repr(text))

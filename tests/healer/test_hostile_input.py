@@ -69,6 +69,20 @@ def test_a_number_with_5000_digits_is_refused_with_400(healer: Healer) -> None:
     assert "digits" in answer.error()
 
 
+def test_a_refusal_names_the_field_and_quotes_at_most_80_characters_of_it(
+    healer: Healer,
+) -> None:
+    alert = firing("x")
+    alert["labels"]["k" * 8000] = 7  # a huge label name with a value of the wrong type
+    answer = post_webhook(healer.app, body_of(alert))
+    assert answer.status == 400
+    assert answer.error().startswith("alerts.0.labels.kkk")
+    assert len(answer.error()) < 200
+    dated = post_webhook(healer.app, body_of(firing("x", starts_at="2024-02-30" + "0" * 8000)))
+    assert dated.error().startswith("alerts.0.startsAt: not an RFC 3339 time")
+    assert len(dated.error()) < 200
+
+
 # -- dates -------------------------------------------------------------------------
 
 IMPOSSIBLE = [
