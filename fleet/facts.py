@@ -6,34 +6,26 @@ Both services read containers through this class so that state names, the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from fleet.rfc3339 import parse_rfc3339
 
 STATES = ("created", "running", "paused", "restarting", "removing", "exited", "dead")
 HEALTH_STATUSES = ("healthy", "unhealthy", "starting", "none")
 
 
-_DOCKER_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
-
-
 def parse_docker_time(text: str | None) -> float | None:
-    """Docker's RFC 3339 time (nanosecond precision) as epoch seconds; None for the zero time."""
+    """Docker's RFC 3339 time (nanosecond precision) as epoch seconds; None for the zero
+    time and for anything that is not a real time (never an exception: one odd field
+    must not cost a whole scrape)."""
     if not text or text.startswith("0001-01-01"):
         return None
-    match = _DOCKER_TIME.match(text)
-    if match is None:
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
         return None
-    whole, fraction, zone = match.groups()
-    seconds = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
-    if fraction:
-        seconds += float("0." + fraction)
-    if zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    return seconds
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Periodic chores: lift quarantines that recovered, forget old dedupe keys.
+"""Periodic chores: lift quarantines that recovered, forget old dedupe keys, and
+queue "resolved" follow-ups the intake could not (the store failed just after it
+recorded the resolution, and Alertmanager's retry is then a duplicate).
 
 A quarantined container is released once it has run (and passed its health
 check, when it has one) without a restart for HEALER_QUARANTINE_RELEASE_SECONDS:
@@ -15,6 +17,7 @@ from healer.config import HealerConfig
 from healer.docker_port import DockerPort
 from healer.errors import HealerError
 from healer.metrics import HealerMetrics
+from healer.ports import Notifier
 from healer.store import Store
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,8 @@ INTERVAL_SECONDS = 15.0
 # Alertmanager re-sends a firing alert with the same key for as long as it fires;
 # a week covers any repeat_interval while keeping the table small.
 DEDUPE_KEEP_SECONDS = 7 * 86_400
+# A follow-up older than this is not worth sending any more.
+FOLLOW_UP_WITHIN_SECONDS = 86_400
 
 
 class Housekeeper:
@@ -33,6 +38,7 @@ class Housekeeper:
         docker: DockerPort,
         clock: Clock,
         metrics: HealerMetrics,
+        notifier: Notifier,
         *,
         interval: float = INTERVAL_SECONDS,
     ) -> None:
@@ -41,6 +47,7 @@ class Housekeeper:
         self._docker = docker
         self._clock = clock
         self._metrics = metrics
+        self._notifier = notifier
         self._interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -72,6 +79,10 @@ class Housekeeper:
                 )
         self._metrics.quarantined.set(len(self._store.quarantined()))
         self._store.prune_alert_keys(now - DEDUPE_KEEP_SECONDS)
+        for incident_id in self._store.resolutions_untold(now - FOLLOW_UP_WITHIN_SECONDS):
+            incident = self._store.get(incident_id)
+            if incident is not None:
+                self._notifier.notify(incident, "resolved")
         return released
 
     def start(self) -> None:

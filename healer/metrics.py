@@ -12,7 +12,15 @@ INCIDENT_OUTCOMES = ("healed", "failed", "quarantined", "skipped", "open", "reso
 RESTART_RESULTS = ("ok", "error", "verified", "not_verified")
 LLM_OUTCOMES = ("ok", "invalid", "timeout", "error", "cached", "rate_limited", "disabled")
 EMAIL_OUTCOMES = ("sent", "retry", "failed", "written")
-WEBHOOK_RESULTS = ("accepted", "duplicate", "unauthorized", "invalid", "too_large", "store_error")
+WEBHOOK_RESULTS = (
+    "accepted",
+    "duplicate",
+    "unauthorized",
+    "invalid",
+    "too_large",
+    "unavailable",
+    "error",
+)
 
 
 class HealerMetrics:

@@ -7,6 +7,7 @@ contract field names live here and nowhere else.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -15,11 +16,20 @@ from typing import Any
 
 from fleet.facts import ContainerFacts
 
+# datetime's range in epoch seconds (0001-01-01 .. 9999-12-31T23:59:59 UTC).
+_FIRST_SHOWABLE = -62_135_596_800.0
+_LAST_SHOWABLE = 253_402_300_799.0
+
 
 def iso(ts: float | None) -> str | None:
-    """Epoch seconds as RFC 3339 UTC with milliseconds, as the API and emails show time."""
-    if ts is None:
+    """Epoch seconds as RFC 3339 UTC with milliseconds, as the API and emails show time.
+
+    Total: a time past datetime's range (stored before intake clamped times) shows as
+    its first or last instant rather than failing the whole page or list it is on.
+    """
+    if ts is None or math.isnan(ts):
         return None
+    ts = min(max(ts, _FIRST_SHOWABLE), _LAST_SHOWABLE)
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -69,7 +69,7 @@ class Runtime:
             intake_busy=self.intake_busy,
         )
         self.housekeeper = Housekeeper(
-            self.config, self.store, self.docker, self.clock, self.metrics
+            self.config, self.store, self.docker, self.clock, self.metrics, self.notifier
         )
         self.metrics.quarantined.set(len(self.store.quarantined()))
         self.metrics.queue_depth.set(self.store.queue_depth())

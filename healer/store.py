@@ -941,6 +941,19 @@ class Store:
             digest_id=r["digest_id"],
         )
 
+    def resolutions_untold(self, since: float) -> list[int]:
+        """Incidents resolved since `since` after their first email went out, whose
+        "resolved" follow-up was never queued (the store failed right after intake)."""
+        rows = self._query(
+            "SELECT i.id FROM incidents i WHERE i.status = 'resolved' AND i.resolved_at >= ?"
+            " AND EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = i.id"
+            " AND o.kind = 'incident' AND o.created_at <= i.resolved_at)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = i.id"
+            " AND o.kind = 'resolved') ORDER BY i.id",
+            (since,),
+        )
+        return [int(r[0]) for r in rows]
+
     # -- housekeeping ------------------------------------------------------------
     def prune_alert_keys(self, older_than: float) -> int:
         with self._tx() as db:

@@ -6,23 +6,40 @@ from flask import Blueprint, Response, jsonify, request
 
 from healer.model import IncidentStatus, iso
 from healer.web.auth import bearer_refusal
-from healer.web.pages import runtime
+from healer.web.pages import INCIDENT_ID, MAX_SQLITE_INTEGER, runtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_LIMIT = 500
 
 
+def _count(name: str, default: int, maximum: int) -> int | None:
+    """Query argument `name` as a whole number clamped to `maximum`; None when it is not
+    plain ASCII digits (int() would also take "+1", " 1", "1_0" and other scripts' digits).
+
+    Asking for more than there is, however much more, is not an error: the answer is
+    just what there is. Clamping also keeps the number inside SQLite's 64 bits.
+    """
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    # Longer than the maximum means larger: decided without int(), which refuses numbers
+    # over 4300 digits.
+    if len(digits) > len(str(maximum)):
+        return maximum
+    return min(int(digits), maximum)
+
+
 @bp.get("/incidents")
 def list_incidents() -> tuple[Response, int]:
     rt = runtime()
-    try:
-        limit = min(int(request.args.get("limit", "50")), MAX_LIMIT)
-        offset = int(request.args.get("offset", "0"))
-    except ValueError:
-        return jsonify(error="limit and offset must be whole numbers"), 400
-    if limit < 0 or offset < 0:
-        return jsonify(error="limit and offset must not be negative"), 400
+    limit = _count("limit", 50, MAX_LIMIT)
+    offset = _count("offset", 0, MAX_SQLITE_INTEGER)
+    if limit is None or offset is None:
+        return jsonify(error="limit and offset must be whole numbers (digits 0-9 only)"), 400
     status = request.args.get("status") or None
     if status is not None and status not in {s.value for s in IncidentStatus}:
         return jsonify(error=f"unknown status {status!r}"), 400
@@ -32,7 +49,7 @@ def list_incidents() -> tuple[Response, int]:
     return jsonify(incidents=[i.to_dict() for i in incidents]), 200
 
 
-@bp.get("/incidents/<int:incident_id>")
+@bp.get(f"/incidents/{INCIDENT_ID}")
 def get_incident(incident_id: int) -> tuple[Response, int]:
     incident = runtime().store.get(incident_id)
     if incident is None:

@@ -29,6 +29,11 @@ def runtime() -> Runtime:
 
 RECENT = 25
 
+# Incident ids are SQLite rowids, signed 64-bit. A larger number names no incident:
+# the route does not match (404) rather than overflowing the query.
+MAX_SQLITE_INTEGER = 2**63 - 1
+INCIDENT_ID = f"<int(max={MAX_SQLITE_INTEGER}):incident_id>"
+
 
 @bp.app_template_filter("iso")
 def iso_filter(ts: float | None) -> str:
@@ -104,7 +109,7 @@ def status_page() -> str:
     )
 
 
-@bp.get("/incidents/<int:incident_id>")
+@bp.get(f"/incidents/{INCIDENT_ID}")
 def incident_page(incident_id: int) -> tuple[str, int]:
     rt = runtime()
     incident = rt.store.get(incident_id)

@@ -25,7 +25,7 @@ from healer.app import create_app
 from healer.config import HealerConfig, load_config
 from healer.model import Incident
 from healer.runtime import Runtime
-from healer.wiring import build
+from healer.wiring import Dependencies, build
 from tests.support.processes import REPO, wait_until
 
 TOKEN = "test-token-0123456789abcdef"
@@ -54,6 +54,7 @@ class Healer:
     app: Flask
     config: HealerConfig
     runtime: Runtime
+    deps: Dependencies
 
     @property
     def client(self) -> FlaskClient:
@@ -89,32 +90,40 @@ class Healer:
 HealerFactory = Callable[..., Healer]
 
 
+def build_healer(data_dir: Path, start_workers: bool = True, **overrides: str) -> Healer:
+    """A healer app on real parts with its data in `data_dir`; `close_healer` undoes it."""
+    config = load_config({**os.environ, **healer_env(data_dir, **overrides)}, dotenv_file=None)
+    deps = build(config)
+    app = create_app(
+        config,
+        docker=deps.docker,
+        store=deps.store,
+        diagnoser=deps.diagnoser,
+        notifier=deps.notifier,
+        clock=deps.clock,
+        metrics=deps.metrics,
+        start_workers=start_workers,
+    )
+    return Healer(app, config, app.extensions["healer"], deps)
+
+
+def close_healer(healer: Healer) -> None:
+    healer.runtime.stop()  # every background thread, before the store closes
+    healer.deps.close()
+
+
 @pytest.fixture
 def make_healer(tmp_path: Path) -> Iterator[HealerFactory]:
-    made: list[tuple[Healer, Any]] = []
+    made: list[Healer] = []
 
     def make(start_workers: bool = True, **overrides: str) -> Healer:
-        data_dir = tmp_path / f"healer-{len(made)}"
-        config = load_config({**os.environ, **healer_env(data_dir, **overrides)}, dotenv_file=None)
-        deps = build(config)
-        app = create_app(
-            config,
-            docker=deps.docker,
-            store=deps.store,
-            diagnoser=deps.diagnoser,
-            notifier=deps.notifier,
-            clock=deps.clock,
-            metrics=deps.metrics,
-            start_workers=start_workers,
-        )
-        healer = Healer(app, config, app.extensions["healer"])
-        made.append((healer, deps))
+        healer = build_healer(tmp_path / f"healer-{len(made)}", start_workers, **overrides)
+        made.append(healer)
         return healer
 
     yield make
-    for healer, deps in made:
-        healer.runtime.stop()  # every background thread, before the store closes
-        deps.close()
+    for healer in made:
+        close_healer(healer)
 
 
 def firing(

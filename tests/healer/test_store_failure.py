@@ -9,6 +9,7 @@ filled to the last byte: SQLite's own "database or disk is full", no fake.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import docker
 import pytest
 
 from healer.model import IncidentStatus
+from healer.payload import parse_payload
 from tests.healer.conftest import HealerFactory, firing, payload
 from tests.support.containers import ContainerFactory, wait_for_state
 from tests.support.events import recording
@@ -117,3 +119,25 @@ def test_a_disk_that_fills_during_verification_leaves_the_incident_to_resume_not
     assert len(incident.actions) == 1
     assert events.count("start", c.id) == 1  # resumed by verifying, not by restarting again
     assert healer.client.get("/healthz").status_code == 200
+
+
+def test_a_resolution_recorded_without_its_follow_up_is_told_by_the_housekeeper(
+    make_healer: HealerFactory, container_factory: ContainerFactory
+) -> None:
+    healer = make_healer(HEALER_MODE="check")
+    c = container_factory.run()
+    c.stop(timeout=0)
+    wait_for_state(c, lambda a: a["State"]["Status"] == "exited")
+    alert = firing(c.name, container_id=c.id[:12])
+    (incident_id,) = healer.post(payload(alert)).get_json()["created"]
+    assert healer.wait_done(incident_id).status is IncidentStatus.OPEN
+    # The store recorded the resolution, then failed before the follow-up was queued
+    # (the intake answered 503 and Alertmanager's retry is a duplicate): no email yet.
+    resolved = parse_payload(json.dumps(payload({**alert, "status": "resolved"})).encode())
+    healer.runtime.store.ingest(resolved, healer.config.mode, healer.runtime.clock.now())
+    assert [n["kind"] for n in healer.incident(incident_id).notifications] == ["incident"]
+    healer.runtime.housekeeper.run_once()
+    kinds = [n["kind"] for n in healer.incident(incident_id).notifications]
+    assert kinds == ["incident", "resolved"]
+    healer.runtime.housekeeper.run_once()  # once only
+    assert len(healer.incident(incident_id).notifications) == 2
