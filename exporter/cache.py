@@ -92,8 +92,8 @@ class ContainerCache:
         """Store a container's facts; `event` is counted in the same step, so a scrape
         never sees the new state without the event that caused it.
 
-        The facts stored say OOM-killed when an `oom` event marked this run, even if
-        Docker's facts (an inspect, a `die` event) say otherwise."""
+        `oom_killed` is stored as published (exporter/oom.py): true for an ended run that
+        an `oom` event marked even if Docker's facts say otherwise, false for a live run."""
         with self._lock:
             old = self._entries.get(facts.id)
             usage = old.usage if old else None

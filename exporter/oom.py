@@ -10,7 +10,11 @@ therefore misses the kill, for good on 20.10.
 
 So an `oom` event marks the run it happened in, identified by the run's
 `StartedAt`. The mark outlives any inspect of the same run and dies with the
-next start, which is also when Docker itself resets `OOMKilled`.
+next start.
+
+A live run reads 0 whatever Docker says: it has no exit to describe yet, and
+Engine 20.10 keeps `OOMKilled` true through later starts, so a container
+OOM-killed once and started again would otherwise read 1 for good.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from dataclasses import dataclass, replace
 
 from fleet.facts import ContainerFacts
 
-# While the process lives the run has no "last exit" to describe yet; an oom
-# here (a child killed, the main process still alive) shows once the run ends.
+# The states of a run whose process is alive; every other state follows an exit
+# (or no start at all).
 _LIVE_STATES = frozenset({"running", "paused"})
 
 
@@ -39,13 +43,15 @@ def mark_run(facts: ContainerFacts) -> OomMark:
 def apply_mark(
     facts: ContainerFacts, mark: OomMark | None
 ) -> tuple[ContainerFacts, OomMark | None]:
-    """Facts to publish and the mark to keep, given fresh facts and an earlier mark.
+    """The facts to publish and the mark to keep, given fresh facts and an earlier mark.
 
-    A mark from another run (a new start since) is dropped. For the same run, an
-    ended run reads OOM-killed even when Docker's facts say it was not.
+    `oom_killed` comes out true only for an ended run that Docker's facts or an
+    `oom` event of that same run call OOM-killed; a mark from an earlier run is dropped.
     """
-    if mark is None or mark.started_at != facts.started_at:
-        return facts, None
-    if facts.oom_killed or facts.state in _LIVE_STATES:
+    if mark is not None and mark.started_at != facts.started_at:
+        mark = None
+    # An OOM-killed child of a live run shows once the run ends, as Docker counts it.
+    killed = facts.state not in _LIVE_STATES and (facts.oom_killed or mark is not None)
+    if killed == facts.oom_killed:
         return facts, mark
-    return replace(facts, oom_killed=True), mark
+    return replace(facts, oom_killed=killed), mark
