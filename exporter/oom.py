@@ -3,10 +3,12 @@
 Docker tells it two ways: the `oom` event and inspect's `State.OOMKilled`. They
 disagree under load: the kernel's OOM notice and the process exit reach the
 daemon on separate paths, and when the exit wins the daemon emits `die` first
-and `oom` up to a second later. Engine 20.10 then never sets `State.OOMKilled`
-for that run (an inspect 20 s later still says false); newer engines set it
-only after the inspect that followed `die` has been answered. Inspect alone
-therefore misses the kill, for good on 20.10.
+and `oom` up to a second later (seen for kills in the first instants of a run,
+before containerd watches the memory cgroup; such a kill can also go unreported).
+Engine 20.10 then never sets `State.OOMKilled` for that run (an inspect 20 s
+later still says false); newer engines set it only after the inspect that
+followed `die` has been answered. Inspect alone therefore misses the kill, for
+good on 20.10.
 
 So an `oom` event marks the run it happened in, identified by the run's
 `StartedAt`. The mark outlives any inspect of the same run and dies with the
