@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from exporter.oom import OomMark, apply_mark, mark_run
 from fleet.facts import ContainerFacts
 
 
@@ -30,6 +31,8 @@ class Entry:
     managed_value: str
     events: tuple[tuple[str, int], ...] = ()
     usage: Usage | None = None
+    # Set by an `oom` event; keeps the run OOM-killed whatever a later inspect says.
+    oom_mark: OomMark | None = None
 
     def count_event(self, event: str) -> Entry:
         counts = dict(self.events)
@@ -87,18 +90,23 @@ class ContainerCache:
         event: str | None = None,
     ) -> None:
         """Store a container's facts; `event` is counted in the same step, so a scrape
-        never sees the new state without the event that caused it."""
+        never sees the new state without the event that caused it.
+
+        `oom_killed` is stored as published (exporter/oom.py): true for an ended run that
+        an `oom` event marked even if Docker's facts say otherwise, false for a live run."""
         with self._lock:
             old = self._entries.get(facts.id)
             usage = old.usage if old else None
             if usage is not None and facts.state != "running":
                 usage = None  # a stopped container has no current usage to show
+            facts, mark = apply_mark(facts, old.oom_mark if old else None)
             entry = Entry(
                 facts=facts,
                 critical=critical,
                 managed_value=managed_value,
                 events=old.events if old else (),
                 usage=usage,
+                oom_mark=mark,
             )
             if event is not None:
                 entry = entry.count_event(event)
@@ -112,6 +120,19 @@ class ContainerCache:
             entry = self._entries.get(container_id)
             if entry is not None:
                 self._entries[container_id] = entry.count_event(event)
+            self._version += 1
+
+    def mark_oom(self, container_id: str) -> None:
+        """Count an `oom` event and mark the container's current run as OOM-killed,
+        in one step: a scrape never sees the count without the mark."""
+        with self._lock:
+            self._self = replace(self._self, events_received=self._self.events_received + 1)
+            entry = self._entries.get(container_id)
+            if entry is not None:
+                facts, mark = apply_mark(entry.facts, mark_run(entry.facts))
+                self._entries[container_id] = replace(
+                    entry.count_event("oom"), facts=facts, oom_mark=mark
+                )
             self._version += 1
 
     def remove(self, container_id: str) -> None:

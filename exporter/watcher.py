@@ -45,8 +45,9 @@ WATCHED_EVENTS = (
     "health_status",
 )
 
-# A `die` always follows these: inspecting now would only wait on the daemon, which
-# holds the container until the exit is cleaned up, and delay that `die` behind it.
+# A `die` always follows these (or, for `oom`, may just have passed): inspecting now
+# would only wait on the daemon, which holds the container until the exit is cleaned
+# up, and delay that `die` behind it.
 EVENT_ONLY = frozenset({"kill", "oom"})
 
 MAX_BACKOFF = 5.0
@@ -180,7 +181,11 @@ class DockerWatcher:
             return
         label = event_label(action)
         if action in EVENT_ONLY:
-            self._cache.count_event(cid, label)
+            if action == "oom":
+                # The event marks the run: inspect's OOMKilled can miss it (exporter/oom.py).
+                self._cache.mark_oom(cid)
+            else:
+                self._cache.count_event(cid, label)
             return
         counted = action == "die" and self._publish_exit(cid, event)
         try:

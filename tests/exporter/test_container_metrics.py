@@ -68,12 +68,14 @@ def test_exit_3_gives_exit_code_3_and_state_exited(
 def test_a_16mib_limited_allocator_is_reported_oom_killed(
     exporter: RunningExporter, container_factory: ContainerFactory
 ) -> None:
+    # The pause lets containerd watch the memory cgroup before the kill: one in the
+    # first instants can reach Docker late or never (test_oom_under_load.py covers it).
     c = container_factory.run(
-        ["sh", "-c", 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo done'],
+        ["sh", "-c", 'sleep 1; x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo done'],
         mem_limit="16m",
         memswap_limit="16m",
     )
-    exporter.wait_for("docker_container_oom_killed", 1, timeout=30, container=c.name)
+    exporter.wait_for("docker_container_oom_killed", 1, timeout=16, container=c.name)
     assert exporter.value(STATE, container=c.name, state="exited") == 1
     assert exporter.value("docker_container_exit_code", container=c.name) == 137
     assert exporter.value("docker_container_memory_limit_bytes", container=c.name) == 16 * 2**20
