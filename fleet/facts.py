@@ -82,7 +82,10 @@ class ContainerFacts:
             labels=dict(config.get("Labels") or {}),
             state=status if status in STATES else "created",
             exit_code=int(state.get("ExitCode") or 0),
-            oom_killed=bool(state.get("OOMKilled")),
+            # Engine 20.10 keeps OOMKilled true through later starts: a live run has not
+            # exited, so it was not OOM-killed (exporter/oom.py has the whole story).
+            oom_killed=bool(state.get("OOMKilled"))
+            and status not in ("running", "paused", "restarting"),
             error=str(state.get("Error") or ""),
             started_at=parse_docker_time(state.get("StartedAt")),
             finished_at=parse_docker_time(state.get("FinishedAt")),

@@ -24,6 +24,8 @@ from fleet.selector import LabelSelector
 from healer.errors import DockerActionError, DockerUnavailableError
 from healer.redactor import NO_SECRETS, Redactor
 
+_ID = re.compile(r"[0-9a-f]{12,64}")
+
 
 class DockerPort(Protocol):
     def inspect(self, container_id: str) -> ContainerFacts | None:
@@ -89,8 +91,9 @@ class DockerAdapter:
 
     def inspect(self, container_id: str) -> ContainerFacts | None:
         # Docker resolves a reference as an id, a name, or an id *prefix*; an id of
-        # fewer than 12 characters could name some other container, so none is taken.
-        if len(container_id) < 12:
+        # fewer than 12 characters could name some other container, and anything but
+        # hex digits (a name, "x/../name") is not an id: none of those is taken.
+        if not _ID.fullmatch(container_id):
             return None
         try:
             with self._translated(f"inspect {container_id[:12]}"):

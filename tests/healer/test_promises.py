@@ -189,3 +189,24 @@ def test_a_crash_loop_gets_max_restart_attempts_restarts_whatever_the_number_of_
     assert (
         second.decision is not None and "previous incident ended failed" in second.decision.reason
     )
+
+
+def test_an_alert_naming_a_container_by_a_path_alias_restarts_nothing(
+    make_healer: HealerFactory,
+    container_factory: ContainerFactory,
+    docker_api: docker.DockerClient,
+) -> None:
+    # Docker's API resolves "x/../NAME" in a path to NAME; the healer must not.
+    healer = make_healer()
+    target = stopped(container_factory)
+    alias = f"x/../{target.name}"
+    with recording(docker_api) as events:
+        body = healer.post(
+            payload(
+                firing(alias, fingerprint="fp-alias-1"),
+                firing(alias, container_id=f"x/../{target.name}", fingerprint="fp-alias-2"),
+            )
+        ).get_json()
+        incidents = [healer.wait_done(i) for i in body["created"]]
+    assert events.count("start", target.id) == 0
+    assert all(i.actions == () for i in incidents)
