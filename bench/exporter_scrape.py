@@ -68,7 +68,7 @@ from exporter.watcher import DockerWatcher
 from fleet.docker_env import docker_client
 from fleet.facts import ContainerFacts
 from fleet.selector import LabelSelector
-from tests.support.processes import Service, free_port, python_module, start_service
+from testbed.processes import Service, free_port, python_module, start_service
 
 IMAGE = os.environ.get("TEST_IMAGE", "itops-test/busybox:1")
 MANAGED_LABEL = "environment=production"

@@ -28,10 +28,10 @@ import requests
 
 from fleet.docker_env import docker_client
 from fleet.facts import parse_docker_time
-from tests.healer.conftest import TOKEN, firing, healer_env, payload
-from tests.support.containers import ContainerFactory, wait_for_state
-from tests.support.healer_proc import start_healer
-from tests.support.processes import wait_until
+from testbed.alerts import firing, payload
+from testbed.containers import ContainerFactory, wait_for_state
+from testbed.healer_proc import TOKEN, healer_env, start_healer
+from testbed.processes import wait_until
 
 WINDOW = 1.0
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.llm_diagnosis [--runs N] [--hang-timeout S] [--model PATH]
 
-1. starts the Ollama-API test server (`tests.support.ollama_server`) on the
+1. starts the Ollama-API test server (`testbed.ollama_server`) on the
    Gemma 3 270M GGUF from `.testbed/models` and times its start (process start,
    imports and model load) until `/api/version` answers;
 2. diagnoses N realistic failures through `DiagnosisService` with the Ollama
@@ -34,8 +34,8 @@ from fleet.facts import ContainerFacts
 from healer.diagnosis.ollama_backend import OllamaBackend
 from healer.diagnosis.service import DiagnosisService, LLMSettings
 from healer.model import Evidence
-from tests.support.llm_faults import Fault, FaultInjector
-from tests.support.processes import REPO, free_port, python_module, start_service
+from testbed.llm_faults import Fault, FaultInjector
+from testbed.processes import REPO, free_port, python_module, start_service
 
 DEFAULT_MODEL = REPO / ".testbed" / "models" / "gemma-3-270m-q4_k_m.gguf"
 MODEL_NAME = "gemma3:270m"
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         server = start_service(
             "ollama-test-server",
             python_module(
-                "tests.support.ollama_server",
+                "testbed.ollama_server",
                 *("--model", str(args.model), "--listen", f"127.0.0.1:{port}"),
             ),
             port=port,

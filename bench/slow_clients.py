@@ -48,8 +48,7 @@ import psutil
 
 from bench.webhook_intake import SERVERS, body, pct
 from healer.serve import LIMITS
-from tests.healer.conftest import TOKEN, healer_env
-from tests.support.healer_proc import start_healer
+from testbed.healer_proc import TOKEN, healer_env, start_healer
 
 KINDS = ("header, trickling", "header, silent", "body, trickling", "body, silent")
 TRICKLE_S = 2.0

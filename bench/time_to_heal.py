@@ -38,12 +38,12 @@ import requests
 
 from fleet.docker_env import docker_client
 from fleet.facts import parse_docker_time
-from tests.support.chain import running_chain
-from tests.support.containers import ContainerFactory, wait_for_state
-from tests.support.processes import wait_until
-from tests.support.promstack import FAST, SHIPPED, Profile, PromStack
-from tests.support.scrape import scrape, value
-from tests.support.smtp import SmtpServer
+from testbed.chain import running_chain
+from testbed.containers import ContainerFactory, wait_for_state
+from testbed.processes import wait_until
+from testbed.promstack import FAST, SHIPPED, Profile, PromStack
+from testbed.scrape import scrape, value
+from testbed.smtp import SmtpServer
 
 VERIFY_WINDOW = {"fast": "2", "shipped": "10"}
 STAGES = (

@@ -31,8 +31,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.healer.conftest import TOKEN, healer_env
-from tests.support.healer_proc import start_healer
+from testbed.healer_proc import TOKEN, healer_env, start_healer
 
 
 def alert(n: int, run: str) -> dict[str, object]:

@@ -27,11 +27,11 @@ import docker.errors
 import requests
 
 from fleet.docker_env import docker_client
-from tests.support.chain import Chain, running_chain
-from tests.support.containers import ContainerFactory, health
-from tests.support.processes import REPO, Service
-from tests.support.processes import wait_until as _wait_until
-from tests.support.smtp import SmtpServer
+from testbed.chain import Chain, running_chain
+from testbed.containers import ContainerFactory, health
+from testbed.processes import REPO, Service
+from testbed.processes import wait_until as _wait_until
+from testbed.smtp import SmtpServer
 
 BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
 if not sys.stdout.isatty():

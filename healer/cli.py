@@ -203,7 +203,7 @@ def cmd_ask(config: HealerConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_test_email(config: HealerConfig, args: argparse.Namespace) -> int:
-    from healer.notify.test_message import send_test_message
+    from healer.notify.delivery_check import send_test_message
 
     result = send_test_message(config)
     print(result.message)

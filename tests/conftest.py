@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from fleet.docker_env import docker_client
-from tests.support.containers import ContainerFactory
+from testbed.containers import ContainerFactory
 
 REPO = Path(__file__).resolve().parents[1]
 TESTBED = REPO / ".testbed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.diagnosis.corpus import Case, load_corpus
+from testbed.corpus import Case, load_corpus
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from healer.diagnosis.classifier import (
     signal_name,
 )
 from healer.model import Category, Diagnosis, Evidence, Source
-from tests.diagnosis.corpus import Case, container_facts, make_evidence
+from testbed.corpus import Case, container_facts, make_evidence
 
 REQUIRED_ACCURACY = 0.90
 

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.chain import Chain, running_chain
-from tests.support.containers import ContainerFactory, MadeContainer
-from tests.support.processes import wait_until
-from tests.support.promstack import FAST, Profile
-from tests.support.smtp import SmtpServer
+from testbed.chain import Chain, running_chain
+from testbed.containers import ContainerFactory, MadeContainer
+from testbed.processes import wait_until
+from testbed.promstack import FAST, Profile
+from testbed.smtp import SmtpServer
 
 MAIL_USER, MAIL_PASSWORD = "alerts@example.com", "app-password-16ch"
 MAIL_TO = "oncall@example.com"

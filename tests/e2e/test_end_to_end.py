@@ -8,10 +8,11 @@ import time
 import docker
 import requests
 
+from testbed.alerts import firing, payload
+from testbed.containers import starts_since, wait_for_state
+from testbed.events import recording
+from testbed.healer_proc import TOKEN
 from tests.e2e.conftest import MAIL_TO, ChainFactory, settle
-from tests.healer.conftest import TOKEN, firing, payload
-from tests.support.containers import starts_since, wait_for_state
-from tests.support.events import recording
 
 
 def test_a_stopped_managed_container_is_healed_verified_emailed_once_and_recorded(

@@ -11,8 +11,8 @@ import pytest
 
 from exporter.cli import Exporter
 from exporter.config import load_config
-from tests.support.processes import free_port, wait_until
-from tests.support.scrape import Samples, scrape, value
+from testbed.processes import free_port, wait_until
+from testbed.scrape import Samples, scrape, value
 
 
 @dataclass

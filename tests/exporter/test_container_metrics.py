@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from fleet.docker_env import docker_client
+from testbed.containers import WEB_CMD, ContainerFactory, health, wait_for_state
+from testbed.scrape import series_for
 from tests.exporter.conftest import ExporterStarter, RunningExporter
-from tests.support.containers import WEB_CMD, ContainerFactory, health, wait_for_state
-from tests.support.scrape import series_for
 
 STATE = "docker_container_state"
 HEALTH = "docker_container_health_status"

@@ -8,10 +8,10 @@ import sys
 import pytest
 import requests
 
+from testbed.containers import ContainerFactory
+from testbed.daemon import owned_dockerd_pid, start_dockerd, stop_dockerd
+from testbed.processes import REPO
 from tests.exporter.conftest import ExporterStarter
-from tests.support.containers import ContainerFactory
-from tests.support.daemon import owned_dockerd_pid, start_dockerd, stop_dockerd
-from tests.support.processes import REPO
 
 STATE = "docker_container_state"
 

@@ -23,8 +23,8 @@ from exporter.exposition import IncrementalRenderer
 from exporter.watcher import DockerWatcher
 from fleet.docker_env import docker_client
 from fleet.selector import LabelSelector
-from tests.support.containers import ContainerFactory, MadeContainer, wait_for_state
-from tests.support.scrape import parse_samples, value
+from testbed.containers import ContainerFactory, MadeContainer, wait_for_state
+from testbed.scrape import parse_samples, value
 
 Event = Mapping[str, Any]
 

@@ -30,9 +30,9 @@ import requests
 
 from fleet.docker_env import docker_client
 from fleet.facts import parse_docker_time
-from tests.support.containers import RUN_LABEL, ContainerFactory, MadeContainer
-from tests.support.processes import Service, free_port, python_module, start_service
-from tests.support.scrape import scrape, value
+from testbed.containers import RUN_LABEL, ContainerFactory, MadeContainer
+from testbed.processes import Service, free_port, python_module, start_service
+from testbed.scrape import scrape, value
 
 BATCHES = 3
 PER_BATCH = 4

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from tests.support.processes import REPO
+from testbed.processes import REPO
 
 GRAFANA = REPO / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"

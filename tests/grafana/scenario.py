@@ -35,10 +35,10 @@ from typing import Any
 
 import requests
 
-from tests.support.chain import running_chain
-from tests.support.containers import WEB_CMD, ContainerFactory, health
-from tests.support.processes import Service, free_port, wait_until
-from tests.support.promstack import PromStack
+from testbed.chain import running_chain
+from testbed.containers import WEB_CMD, ContainerFactory, health
+from testbed.processes import Service, free_port, wait_until
+from testbed.promstack import PromStack
 
 OOM_ONCE = (
     "if [ ! -e /oom-once ]; then touch /oom-once; "

@@ -26,6 +26,8 @@ import docker
 import pytest
 import yaml
 
+from testbed.containers import ContainerFactory
+from testbed.processes import REPO
 from tests.grafana.board import (
     DATASOURCES,
     PROVIDERS,
@@ -40,8 +42,6 @@ from tests.grafana.board import (
     run,
 )
 from tests.grafana.scenario import Scenario, cleanup, run_scenario
-from tests.support.containers import ContainerFactory
-from tests.support.processes import REPO
 
 DATASOURCE_UID = "prometheus"
 # Where docker-compose mounts grafana/dashboards/ and grafana/provisioning/.

@@ -1,7 +1,7 @@
 """A real healer: real Docker, real SQLite, the real rules classifier, alerts.log on disk.
 
 `make_healer` builds the Flask app in-process (fast, for intake and pipeline
-tests); `tests.support.healer_proc` runs `python -m healer serve` where the process
+tests); `testbed.healer_proc` runs `python -m healer serve` where the process
 boundary matters (concurrency, kill -9).
 """
 
@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,27 +25,8 @@ from healer.config import HealerConfig, load_config
 from healer.model import Incident
 from healer.runtime import Runtime
 from healer.wiring import Dependencies, build
-from tests.support.processes import REPO, wait_until
-
-TOKEN = "test-token-0123456789abcdef"
-
-
-def healer_env(data_dir: Path, **overrides: str) -> dict[str, str]:
-    """Settings for a fast, deterministic test healer (no LLM, short windows)."""
-    env = {
-        "HEALER_DATA_DIR": str(data_dir),
-        "HEALER_WEBHOOK_TOKEN": TOKEN,
-        "HEALER_MODE": "heal",
-        "MANAGED_LABEL": "environment=production",
-        "LLM_BACKEND": "none",
-        "HEALER_VERIFY_WINDOW_SECONDS": "1",
-        "HEALER_VERIFY_TIMEOUT_SECONDS": "15",
-        "HEALER_BACKOFF_SECONDS": "0.2",
-        "RESTART_TIMEOUT_SECONDS": "1",
-        "HEALER_WORKERS": "2",
-    }
-    env.update(overrides)
-    return env
+from testbed.healer_proc import TOKEN, healer_env
+from testbed.processes import REPO, wait_until
 
 
 @dataclass
@@ -124,49 +104,6 @@ def make_healer(tmp_path: Path) -> Iterator[HealerFactory]:
     yield make
     for healer in made:
         close_healer(healer)
-
-
-def firing(
-    container: str,
-    *,
-    alertname: str = "ContainerDown",
-    fingerprint: str | None = None,
-    starts_at: str | None = None,
-    status: str = "firing",
-    **labels: str,
-) -> dict[str, Any]:
-    """One Alertmanager v4 alert as Prometheus rules would label it."""
-    return {
-        "status": status,
-        "labels": {
-            "alertname": alertname,
-            "container": container,
-            "severity": "warning",
-            "action": "restart",
-            "instance": "exporter:9417",
-            **labels,
-        },
-        "annotations": {"summary": f"{container} is down", "runbook_url": "http://x/runbook"},
-        "startsAt": starts_at or time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        "endsAt": "0001-01-01T00:00:00Z",
-        "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
-        "fingerprint": fingerprint or f"fp-{container}-{alertname}",
-    }
-
-
-def payload(*alerts: dict[str, Any], status: str = "firing") -> dict[str, Any]:
-    return {
-        "version": "4",
-        "groupKey": '{}:{alertname="ContainerDown"}',
-        "truncatedAlerts": 0,
-        "status": status,
-        "receiver": "healer",
-        "groupLabels": {},
-        "commonLabels": {},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": list(alerts),
-    }
 
 
 def run_cli(

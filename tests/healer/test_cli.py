@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from healer.store import Store
+from testbed.containers import ContainerFactory, wait_for_state
 from tests.healer.conftest import run_cli
-from tests.support.containers import ContainerFactory, wait_for_state
 
 
 def test_ask_without_an_llm_answers_from_a_live_snapshot(

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from werkzeug.routing import BaseConverter
 
-from tests.healer.conftest import Healer, HealerFactory, firing, payload
+from testbed.alerts import firing, payload
+from tests.healer.conftest import Healer, HealerFactory
 from tests.healer.wsgi import Answer, call, post_webhook
 
 

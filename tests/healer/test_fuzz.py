@@ -41,7 +41,8 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.healer.conftest import TOKEN, Healer, build_healer, close_healer
+from testbed.healer_proc import TOKEN
+from tests.healer.conftest import Healer, build_healer, close_healer
 from tests.healer.wsgi import WEBHOOK, call
 
 DELIVERIES = Path(__file__).parent / "deliveries"

@@ -7,8 +7,9 @@ import time
 import docker
 
 from healer.model import IncidentStatus
-from tests.healer.conftest import HealerFactory, firing, payload
-from tests.support.containers import ContainerFactory, MadeContainer, health, wait_for_state
+from testbed.alerts import firing, payload
+from testbed.containers import ContainerFactory, MadeContainer, health, wait_for_state
+from tests.healer.conftest import HealerFactory
 
 
 def stopped(factory: ContainerFactory, **kwargs: object) -> MadeContainer:

@@ -13,14 +13,8 @@ from typing import Any
 import pytest
 
 from healer.model import Alert, Mode
-from tests.healer.conftest import (
-    Healer,
-    HealerFactory,
-    build_healer,
-    close_healer,
-    firing,
-    payload,
-)
+from testbed.alerts import firing, payload
+from tests.healer.conftest import Healer, HealerFactory, build_healer, close_healer
 from tests.healer.wsgi import call, post_webhook
 
 MAX_SQLITE_INTEGER = 2**63 - 1

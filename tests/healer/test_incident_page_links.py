@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.healer.conftest import HealerFactory, firing, payload
+from testbed.alerts import firing, payload
+from tests.healer.conftest import HealerFactory
 from tests.web.dom import read
 
 HOSTILE = [

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.healer.conftest import Healer, HealerFactory, firing, payload
+from testbed.alerts import firing, payload
+from tests.healer.conftest import Healer, HealerFactory
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The healer's promises, each reproduced as the review broke it, on real Docker.
 
 Restarts are counted from the daemon's events, recorded live while the test acts
-(tests/support/events.py), not inferred from the healer's own record.
+(testbed/events.py), not inferred from the healer's own record.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 import docker
 
 from healer.model import IncidentStatus, Mode
-from tests.healer.conftest import HealerFactory, firing, payload, run_cli
-from tests.support.containers import ContainerFactory, MadeContainer, wait_for_state
-from tests.support.events import recording
+from testbed.alerts import firing, payload
+from testbed.containers import ContainerFactory, MadeContainer, wait_for_state
+from testbed.events import recording
+from tests.healer.conftest import HealerFactory, run_cli
 
 
 def stopped(factory: ContainerFactory, **kwargs: object) -> MadeContainer:

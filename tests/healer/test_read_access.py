@@ -15,8 +15,9 @@ import pytest
 import requests
 
 from healer.errors import ConfigError
-from tests.healer.conftest import TOKEN, Healer, HealerFactory, firing, healer_env, payload
-from tests.support.healer_proc import start_healer
+from testbed.alerts import firing, payload
+from testbed.healer_proc import TOKEN, healer_env, start_healer
+from tests.healer.conftest import Healer, HealerFactory
 
 READ_TOKEN = "read-token-fedcba9876543210"
 

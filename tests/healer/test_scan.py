@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from tests.healer.conftest import healer_env, run_cli
-from tests.support.containers import ContainerFactory, wait_for_state
-from tests.support.processes import REPO, wait_until
+from testbed.containers import ContainerFactory, wait_for_state
+from testbed.healer_proc import healer_env
+from testbed.processes import REPO, wait_until
+from tests.healer.conftest import run_cli
 
 
 def alerts_log(tmp_path: Path) -> list[dict[str, object]]:

@@ -28,10 +28,12 @@ from markupsafe import escape
 
 from healer.model import Incident, IncidentStatus
 from healer.redact import REDACTED
-from tests.healer.conftest import TOKEN, Healer, HealerFactory, firing, payload
-from tests.support.containers import ContainerFactory, MadeContainer, wait_for_state
-from tests.support.processes import wait_until
-from tests.support.slack import running_slack_receiver
+from testbed.alerts import firing, payload
+from testbed.containers import ContainerFactory, MadeContainer, wait_for_state
+from testbed.healer_proc import TOKEN
+from testbed.processes import wait_until
+from testbed.slack import running_slack_receiver
+from tests.healer.conftest import Healer, HealerFactory
 
 READ_TOKEN = "read-token-5e0c2b7a9d4f1e63"
 APP_PASSWORD = "qwer tyui opas dfgh"  # as Google shows it; the setting drops the spaces

@@ -12,10 +12,11 @@ import docker
 import pytest
 import requests
 
-from tests.healer.conftest import TOKEN, firing, healer_env, payload, run_cli
-from tests.support.containers import ContainerFactory, starts_since, wait_for_state
-from tests.support.healer_proc import start_healer
-from tests.support.processes import wait_until
+from testbed.alerts import firing, payload
+from testbed.containers import ContainerFactory, starts_since, wait_for_state
+from testbed.healer_proc import TOKEN, healer_env, start_healer
+from testbed.processes import wait_until
+from tests.healer.conftest import run_cli
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -21,9 +21,10 @@ from waitress import wasyncore
 
 from fleet.wsgi_server import DeadlineServer, Limits
 from healer.serve import LIMITS, make_server
-from tests.healer.conftest import TOKEN, HealerFactory, firing, healer_env, payload
-from tests.support.healer_proc import start_healer
-from tests.support.processes import Service, free_port
+from testbed.alerts import firing, payload
+from testbed.healer_proc import TOKEN, healer_env, start_healer
+from testbed.processes import Service, free_port
+from tests.healer.conftest import HealerFactory
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 GENEROUS_S = 5.0

@@ -20,10 +20,11 @@ import pytest
 
 from healer.model import IncidentStatus
 from healer.payload import parse_payload
-from tests.healer.conftest import HealerFactory, firing, payload
-from tests.support.containers import ContainerFactory, wait_for_state
-from tests.support.events import recording
-from tests.support.processes import wait_until
+from testbed.alerts import firing, payload
+from testbed.containers import ContainerFactory, wait_for_state
+from testbed.events import recording
+from testbed.processes import wait_until
+from tests.healer.conftest import HealerFactory
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.healer.conftest import HealerFactory, firing, payload
+from testbed.alerts import firing, payload
+from tests.healer.conftest import HealerFactory
 from tests.healer.wsgi import post_webhook
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.test import EnvironBuilder
 
-from tests.healer.conftest import TOKEN
+from testbed.healer_proc import TOKEN
 
 WEBHOOK = "/webhook/alertmanager"
 

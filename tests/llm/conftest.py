@@ -1,6 +1,6 @@
 """Model servers for the LLM tests, started once per session, and evidence builders.
 
-- `ollama_server`: `tests.support.ollama_server` (a test server standing in for
+- `ollama_server`: `testbed.ollama_server` (a test server standing in for
   Ollama, which cannot be installed here) serving the real Gemma 270M model;
 - `openai_server`: llama-cpp-python's own OpenAI-compatible server, same model;
 - `faults`: in-process fault injectors, one per call, stopped after the test.
@@ -17,8 +17,8 @@ import pytest
 
 from fleet.facts import ContainerFacts
 from healer.model import Evidence
-from tests.support.llm_faults import Fault, FaultInjector
-from tests.support.processes import REPO, Service, free_port, python_module, start_service
+from testbed.llm_faults import Fault, FaultInjector
+from testbed.processes import REPO, Service, free_port, python_module, start_service
 
 MODELS = REPO / ".testbed" / "models"
 MODEL_NAME = "gemma-3-270m-q4_k_m.gguf"
@@ -49,7 +49,7 @@ def ollama_server(gguf: Path, llm_logs: Path) -> Iterator[Service]:
     service = start_service(
         "ollama-test-server",
         python_module(
-            "tests.support.ollama_server", "--model", str(gguf), "--listen", f"127.0.0.1:{port}"
+            "testbed.ollama_server", "--model", str(gguf), "--listen", f"127.0.0.1:{port}"
         ),
         port=port,
         log_dir=llm_logs,

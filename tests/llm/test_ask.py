@@ -12,10 +12,10 @@ from fleet.facts import ContainerFacts
 from healer.ask import answer, answer_from_snapshot
 from healer.diagnosis.ollama_backend import OllamaBackend
 from healer.model import Source
+from testbed.containers import WEB_CMD, ContainerFactory, health, wait_for_state
+from testbed.llm_faults import Fault
+from testbed.processes import Service
 from tests.llm.conftest import FaultFactory, facts
-from tests.support.containers import WEB_CMD, ContainerFactory, health, wait_for_state
-from tests.support.llm_faults import Fault
-from tests.support.processes import Service
 
 
 def snapshot(containers: Iterable[Container]) -> list[ContainerFacts]:

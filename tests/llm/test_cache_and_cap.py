@@ -8,8 +8,8 @@ from healer.diagnosis.ollama_backend import OllamaBackend
 from healer.diagnosis.service import DiagnosisService, LLMSettings
 from healer.metrics import HealerMetrics
 from healer.model import Source
+from testbed.llm_faults import Fault
 from tests.llm.conftest import NGINX_CONFIG_ERROR, PYTHON_CRASH, FaultFactory, evidence
-from tests.support.llm_faults import Fault
 
 
 class FakeClock:

@@ -1,6 +1,6 @@
 """A model that misbehaves never costs the diagnosis: the rules stand, the reason is recorded.
 
-The misbehaving model is `tests.support.llm_faults.FaultInjector`, a fault
+The misbehaving model is `testbed.llm_faults.FaultInjector`, a fault
 injector spoken to through the real `ollama` client and the real OpenAI-style
 HTTP backend.
 """
@@ -20,9 +20,9 @@ from healer.diagnosis.service import DiagnosisService, LLMSettings
 from healer.errors import ConfigError
 from healer.metrics import HealerMetrics
 from healer.model import Source
+from testbed.llm_faults import Fault
+from testbed.processes import free_port
 from tests.llm.conftest import NGINX_CONFIG_ERROR, PYTHON_CRASH, FaultFactory, evidence
-from tests.support.llm_faults import Fault
-from tests.support.processes import free_port
 
 TIMEOUT = 1.5
 # Generous on purpose: the bound proves "about the timeout, not the hang", not a latency figure.

@@ -18,8 +18,8 @@ from healer.diagnosis.service import DiagnosisService, LLMSettings
 from healer.model import Category
 from healer.redact import REDACTED
 from healer.redactor import Redactor
+from testbed.llm_faults import Fault, prompt_data_lines
 from tests.llm.conftest import INJECTION, NGINX_CONFIG_ERROR, FaultFactory, evidence, facts
-from tests.support.llm_faults import Fault, prompt_data_lines
 
 POISONED = (*NGINX_CONFIG_ERROR, INJECTION)
 

@@ -24,8 +24,8 @@ from healer.diagnosis.openai_backend import OpenAIBackend
 from healer.diagnosis.prompt import build_diagnosis_prompt
 from healer.diagnosis.service import DiagnosisService, LLMSettings, parse_answer
 from healer.model import Category, Source
+from testbed.processes import Service
 from tests.llm.conftest import NGINX_CONFIG_ERROR, PYTHON_CRASH, evidence
-from tests.support.processes import Service
 
 pytestmark = pytest.mark.llm
 

@@ -29,9 +29,9 @@ from healer.model import (
 )
 from healer.notify.outbox import OutboxNotifier
 from healer.store import OutboxItem, Store
-from tests.support.processes import wait_until
-from tests.support.slack import SlackReceiver, running_slack_receiver
-from tests.support.smtp import CertPair, SmtpServer, make_cert
+from testbed.processes import wait_until
+from testbed.slack import SlackReceiver, running_slack_receiver
+from testbed.smtp import CertPair, SmtpServer, make_cert
 
 USER = "healer@example.com"
 PASSWORD = "abcdefghijklmnop"  # the shape of a Gmail app password

@@ -14,6 +14,7 @@ from healer.notify.mail import MailRenderer
 from healer.notify.view import ViewSettings, incident_view
 from healer.redactor import NO_SECRETS
 from healer.store import Store
+from testbed.smtp import Received
 from tests.notify.conftest import (
     HOSTILE_LOG,
     TO,
@@ -25,7 +26,6 @@ from tests.notify.conftest import (
     stored,
 )
 from tests.notify.example import EXAMPLE_FILE, example_html
-from tests.support.smtp import Received
 
 TOKEN = "webhook-token-0123456789abcdef"
 SETTINGS = ViewSettings(

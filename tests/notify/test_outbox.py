@@ -10,6 +10,7 @@ import time
 import pytest
 
 from healer.model import IncidentStatus, Mode
+from testbed.processes import wait_until
 from tests.notify.conftest import (
     OutboxFactory,
     SmtpFactory,
@@ -17,7 +18,6 @@ from tests.notify.conftest import (
     smtp_env,
     stored,
 )
-from tests.support.processes import wait_until
 
 
 def test_a_notification_is_queued_logged_and_sent_exactly_once(

@@ -10,11 +10,12 @@ from typing import Any
 import requests
 
 from healer.model import IncidentStatus
-from tests.healer.conftest import TOKEN, HealerFactory, firing, healer_env, payload
+from testbed.alerts import firing, payload
+from testbed.containers import ContainerFactory, wait_for_state
+from testbed.healer_proc import TOKEN, healer_env, start_healer
+from testbed.processes import wait_until
+from tests.healer.conftest import HealerFactory
 from tests.notify.conftest import SmtpFactory, smtp_env
-from tests.support.containers import ContainerFactory, wait_for_state
-from tests.support.healer_proc import start_healer
-from tests.support.processes import wait_until
 
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+from testbed.processes import wait_until
+from testbed.slack import SlackReceiver
 from tests.notify.conftest import OutboxFactory, record_incident
-from tests.support.processes import wait_until
-from tests.support.slack import SlackReceiver
 
 
 def test_slack_gets_the_incident_as_block_kit_alongside_the_email(

@@ -11,9 +11,9 @@ from healer.notify.delivery import PermanentDeliveryError, TransientDeliveryErro
 from healer.notify.mail import MailRenderer
 from healer.notify.smtp import SmtpSettings, SmtpTransport
 from healer.redactor import NO_SECRETS
+from testbed.processes import free_port
+from testbed.smtp import CertPair, SmtpServer
 from tests.notify.conftest import PASSWORD, TO, USER, SmtpFactory
-from tests.support.processes import free_port
-from tests.support.smtp import CertPair, SmtpServer
 
 
 def transport_for(server: SmtpServer, *, password: str = PASSWORD) -> SmtpTransport:

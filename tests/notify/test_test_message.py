@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from healer.config import load_config
-from healer.notify.test_message import send_test_message
+from healer.notify.delivery_check import send_test_message
+from testbed.processes import REPO
+from testbed.smtp import CertPair
 from tests.notify.conftest import TO, USER, SmtpFactory, smtp_env
-from tests.support.processes import REPO
-from tests.support.smtp import CertPair
 
 
 def test_the_test_email_goes_through_starttls_and_auth_and_says_where_it_went(

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.processes import REPO
+from testbed.processes import REPO
 
 RULES_DIR = REPO / "prometheus" / "rules"
 PROMTOOL_TESTS_DIR = REPO / "prometheus" / "tests"

@@ -1,7 +1,7 @@
 """Alert delivery on real parts: container → exporter → Prometheus → Alertmanager → webhook.
 
 Prometheus loads the shipped rule files and Alertmanager the shipped routing,
-both rewritten to loopback by tests/support/promstack.py; the exporter is the
+both rewritten to loopback by testbed/promstack.py; the exporter is the
 real `python -m exporter`; the webhook is a recorder in this file standing in
 for the healer. The fast profile (1s scrape/eval/group timings, `for:` at a
 tenth) is the default; `ITOPS_ALERT_PROFILE=shipped` runs the same tests with
@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.containers import WEB_CMD, ContainerFactory, wait_for_state
-from tests.support.processes import Service, free_port, python_module, start_service, wait_until
-from tests.support.promstack import FAST, SHIPPED, PromStack, prom_stack
+from testbed.containers import WEB_CMD, ContainerFactory, wait_for_state
+from testbed.processes import Service, free_port, python_module, start_service, wait_until
+from testbed.promstack import FAST, SHIPPED, PromStack, prom_stack
 
 PROFILE_NAME = os.environ.get("ITOPS_ALERT_PROFILE", "fast")
 PROFILE = SHIPPED if PROFILE_NAME == "shipped" else FAST

@@ -13,15 +13,15 @@ import pytest
 import requests
 import yaml
 
-from tests.rules.rulefiles import CONTRACT_ALERTS
-from tests.support.processes import Service, free_port, wait_until
-from tests.support.promstack import (
+from testbed.processes import Service, free_port, wait_until
+from testbed.promstack import (
     ALERTMANAGER_CONFIG,
     amtool,
     render_alertmanager,
     start_alertmanager,
     tool_output,
 )
+from tests.rules.rulefiles import CONTRACT_ALERTS
 
 HEALER_WEBHOOK = "http://healer:9418/webhook/alertmanager"
 TOKEN_FILE = "/etc/alertmanager/secrets/webhook_token"

@@ -1,4 +1,4 @@
-"""The config rewrite in tests/support/promstack.py gives configs the real tools accept."""
+"""The config rewrite in testbed/promstack.py gives configs the real tools accept."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.promstack import (
+from testbed.promstack import (
     FAST,
     Profile,
     amtool,

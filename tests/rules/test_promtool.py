@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testbed.processes import REPO
+from testbed.promstack import parse_duration, promtool, tool_output
 from tests.rules.rulefiles import (
     CONTRACT_ALERTS,
     HEALABLE_ALERTS,
@@ -24,8 +26,6 @@ from tests.rules.rulefiles import (
     runbook_anchors,
     single_case_file,
 )
-from tests.support.processes import REPO
-from tests.support.promstack import parse_duration, promtool, tool_output
 
 CASES = promtool_cases()
 

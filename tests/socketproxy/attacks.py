@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.support.containers import RUN_LABEL, TEST_IMAGE
+from testbed.containers import RUN_LABEL, TEST_IMAGE
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import docker
 
-from tests.support.containers import RUN_LABEL, ContainerFactory, MadeContainer
+from testbed.containers import RUN_LABEL, ContainerFactory, MadeContainer
 
 # Time for a forwarded request to take effect before the canary is made: a
 # smuggled create or exec takes the daemon a few milliseconds.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import REPO, Service, free_port, start_service, wait_until
+from testbed.processes import REPO, Service, free_port, start_service, wait_until
 
 CONFIG_DIR = REPO / "socketproxy"
 CONFIG = CONFIG_DIR / "haproxy.cfg"

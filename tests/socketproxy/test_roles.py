@@ -11,10 +11,10 @@ import docker.errors
 import pytest
 
 from fleet.facts import ContainerFacts
+from testbed.containers import TEST_IMAGE, ContainerFactory, wait_for_state
+from testbed.processes import free_port, python_module, start_service, wait_until
+from testbed.scrape import scrape, value
 from tests.socketproxy.haproxy import Proxy, exchange, status_of
-from tests.support.containers import TEST_IMAGE, ContainerFactory, wait_for_state
-from tests.support.processes import free_port, python_module, start_service, wait_until
-from tests.support.scrape import scrape, value
 
 
 def client(port: int) -> docker.APIClient:

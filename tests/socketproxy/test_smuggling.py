@@ -22,10 +22,10 @@ import docker
 import docker.errors
 import pytest
 
+from testbed.containers import ContainerFactory, MadeContainer
 from tests.socketproxy.attacks import ATTACKS, Attack, Target
 from tests.socketproxy.daemon_record import leftovers, recorded_events, traces
 from tests.socketproxy.haproxy import Proxy, docker_socket, exchange, responses_in, status_of
-from tests.support.containers import ContainerFactory, MadeContainer
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+from testbed.containers import RUN_LABEL, ContainerFactory
 from tests.socketproxy.haproxy import CONFIG, Proxy, edited_config, running_proxy, status_of
-from tests.support.containers import RUN_LABEL, ContainerFactory
 
 STREAM_RULE = "    http-request set-timeout server 24h if stream_call\n"
 

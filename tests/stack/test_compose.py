@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.processes import REPO
+from testbed.processes import REPO
 
 COMPOSE = REPO / "docker-compose.yml"
 SAMPLE = ("prod-web-01", "prod-app-01", "prod-db-01", "prod-cache-01")

@@ -19,11 +19,12 @@ import docker.errors
 import pytest
 import requests
 
-from tests.healer.conftest import TOKEN, firing, payload
+from testbed.alerts import firing, payload
+from testbed.containers import ContainerFactory, wait_for_state
+from testbed.healer_proc import TOKEN
+from testbed.processes import REPO, free_port, wait_until
+from testbed.scrape import scrape, value
 from tests.socketproxy.haproxy import exchange, status_of
-from tests.support.containers import ContainerFactory, wait_for_state
-from tests.support.processes import REPO, free_port, wait_until
-from tests.support.scrape import scrape, value
 
 LOCAL_BASE = "itops-base/debian-python:bookworm"
 IMAGES = {

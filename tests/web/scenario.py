@@ -31,10 +31,10 @@ from typing import Any
 
 import requests
 
-from tests.healer.conftest import TOKEN, firing, healer_env, payload
-from tests.support.containers import WEB_CMD, ContainerFactory, health, wait_for_state
-from tests.support.healer_proc import start_healer
-from tests.support.processes import Service, wait_until
+from testbed.alerts import firing, payload
+from testbed.containers import WEB_CMD, ContainerFactory, health, wait_for_state
+from testbed.healer_proc import TOKEN, healer_env, start_healer
+from testbed.processes import Service, wait_until
 
 ROLES = {
     "web": "prod-web-01",

@@ -23,9 +23,9 @@ import docker
 import docker.errors
 
 from fleet.docker_env import docker_client
+from testbed.containers import ContainerFactory
+from testbed.processes import REPO
 from tests.grafana.scenario import cleanup
-from tests.support.containers import ContainerFactory
-from tests.support.processes import REPO
 from tests.web.browser import PHONE, screenshot
 from tests.web.scenario import ROLES, run_page_scenario
 

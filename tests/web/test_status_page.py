@@ -16,8 +16,8 @@ import docker
 import pytest
 import requests
 
+from testbed.containers import ContainerFactory
 from tests.grafana.scenario import cleanup
-from tests.support.containers import ContainerFactory
 from tests.web.browser import DESKTOP, PHONE, dump_dom, png_size, screenshot
 from tests.web.dom import Page, read
 from tests.web.scenario import PageScenario, run_page_scenario

@@ -17,7 +17,7 @@ client uses:
 Any model name is accepted and served by the one loaded model. It is not a
 product component and not a general Ollama replacement.
 
-    python -m tests.support.ollama_server --model PATH --listen 127.0.0.1:PORT
+    python -m testbed.ollama_server --model PATH --listen 127.0.0.1:PORT
 """
 
 from __future__ import annotations

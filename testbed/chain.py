@@ -2,7 +2,7 @@
 
 Real processes throughout: the exporter (`python -m exporter`), the healer
 under waitress, Prometheus and Alertmanager with the project's own rules and
-routing (rewritten to loopback by tests/support/promstack.py), all on free
+routing (rewritten to loopback by testbed/promstack.py), all on free
 ports and stopped on exit:
 
     with running_chain(tmp_path, managed_label="itops.e2e=abc", profile=FAST,
@@ -17,10 +17,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.healer.conftest import TOKEN, healer_env
-from tests.support.healer_proc import start_healer
-from tests.support.processes import Service, free_port, python_module, start_service
-from tests.support.promstack import FAST, Profile, PromStack, prom_stack
+from testbed.healer_proc import TOKEN, healer_env, start_healer
+from testbed.processes import Service, free_port, python_module, start_service
+from testbed.promstack import FAST, Profile, PromStack, prom_stack
 
 
 @dataclass

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.support.processes import free_port
+from testbed.processes import free_port
 
 Security = Literal["starttls", "ssl", "none"]
 FAULTS = {

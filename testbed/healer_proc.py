@@ -5,7 +5,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.support.processes import REPO, Service, free_port, python_module, start_service
+from testbed.processes import REPO, Service, free_port, python_module, start_service
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+def healer_env(data_dir: Path, **overrides: str) -> dict[str, str]:
+    """Settings for a fast, deterministic test healer (no LLM, short windows)."""
+    env = {
+        "HEALER_DATA_DIR": str(data_dir),
+        "HEALER_WEBHOOK_TOKEN": TOKEN,
+        "HEALER_MODE": "heal",
+        "MANAGED_LABEL": "environment=production",
+        "LLM_BACKEND": "none",
+        "HEALER_VERIFY_WINDOW_SECONDS": "1",
+        "HEALER_VERIFY_TIMEOUT_SECONDS": "15",
+        "HEALER_BACKOFF_SECONDS": "0.2",
+        "RESTART_TIMEOUT_SECONDS": "1",
+        "HEALER_WORKERS": "2",
+    }
+    env.update(overrides)
+    return env
 
 
 def start_healer(

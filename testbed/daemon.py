@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.processes import REPO
+from testbed.processes import REPO
 
 TESTBED = REPO / ".testbed"
 

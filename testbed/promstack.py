@@ -35,7 +35,7 @@ from typing import Any
 import requests
 import yaml
 
-from tests.support.processes import REPO, Service, free_port, start_service, wait_until
+from testbed.processes import REPO, Service, free_port, start_service, wait_until
 
 PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
 ALERTMANAGER_CONFIG = REPO / "alertmanager" / "alertmanager.yml"

@@ -32,7 +32,7 @@ from fleet.facts import ContainerFacts
 from healer.model import Category, Evidence
 from healer.redact import redact_lines
 
-CORPUS_DIR = Path(__file__).with_name("corpus")
+CORPUS_DIR = Path(__file__).with_name("corpus_data")
 DEFAULT_NOISE_END = datetime(2025, 3, 12, 10, 14, 0, tzinfo=UTC)
 
 
