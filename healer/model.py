@@ -273,6 +273,14 @@ class Verification:
             "waited_seconds": round(self.waited_seconds, 3),
         }
 
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (epoch seconds, exact); `to_dict` is the API's form."""
+        return {**self.to_dict(), "checked_at": self.checked_at}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Verification:
+        return cls.from_dict(data, checked_at=float(data["checked_at"]))
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], checked_at: float) -> Verification:
         return cls(

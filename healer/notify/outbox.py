@@ -42,6 +42,7 @@ from healer.notify.delivery import (
 from healer.notify.eml import EmlFolder
 from healer.notify.grouping import Candidate, GroupingSettings, Plan, plan
 from healer.notify.mail import EmailChannel, MailRenderer, MailTransport
+from healer.notify.outbox_store import OutboxItem
 from healer.notify.slack import SlackChannel
 from healer.notify.smtp import SmtpSettings, SmtpTransport
 from healer.notify.view import (
@@ -51,7 +52,7 @@ from healer.notify.view import (
     fallback_view,
     incident_view,
 )
-from healer.store import OutboxItem, Store
+from healer.store import Store
 
 log = logging.getLogger(__name__)
 # Follow-ups thread under the incident's first email and wait until it has left:

@@ -28,7 +28,8 @@ from healer.model import (
     Verification,
 )
 from healer.notify.outbox import OutboxNotifier
-from healer.store import OutboxItem, Store
+from healer.notify.outbox_store import OutboxItem
+from healer.store import Store
 from testbed.processes import wait_until
 from testbed.slack import SlackReceiver, running_slack_receiver
 from testbed.smtp import CertPair, SmtpServer, make_cert

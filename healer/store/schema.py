@@ -1,0 +1,122 @@
+"""The SQLite schema, and the columns added to it after the first release."""
+
+from __future__ import annotations
+
+from healer.model import IncidentStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    container TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    opened_at REAL NOT NULL,
+    closed_at REAL,
+    resolved_at REAL,
+    alert TEXT NOT NULL,
+    evidence TEXT,
+    diagnosis TEXT,
+    rules_diagnosis TEXT,
+    llm_outcome TEXT NOT NULL DEFAULT '',
+    decision TEXT,
+    verification TEXT,
+    related TEXT NOT NULL DEFAULT '[]',
+    concluded INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS health (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_by_container ON incidents (container, stage);
+CREATE INDEX IF NOT EXISTS incidents_by_alert ON incidents (fingerprint, starts_at);
+CREATE INDEX IF NOT EXISTS incidents_by_stage ON incidents (stage, id);
+CREATE INDEX IF NOT EXISTS incidents_by_opened ON incidents (opened_at);
+
+CREATE TABLE IF NOT EXISTS alert_keys (
+    fingerprint TEXT NOT NULL,
+    starts_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (fingerprint, starts_at, status)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    container TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    result TEXT NOT NULL DEFAULT 'pending',
+    error TEXT NOT NULL DEFAULT '',
+    UNIQUE (incident_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS actions_by_container ON actions (container, started_at);
+
+CREATE TABLE IF NOT EXISTS steps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    at REAL NOT NULL,
+    step TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    duration REAL
+);
+CREATE INDEX IF NOT EXISTS steps_by_incident ON steps (incident_id, id);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    container TEXT PRIMARY KEY,
+    since REAL NOT NULL,
+    reason TEXT NOT NULL,
+    incident_id INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER,
+    kind TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    sent_at REAL,
+    message_id TEXT NOT NULL DEFAULT '',
+    payload TEXT NOT NULL DEFAULT '{}',
+    digest_id INTEGER REFERENCES outbox (id),
+    -- when the incident opened: the storm grouping reads it for every pending item
+    -- on every pass, so it is a column, not a field inside the rendered payload
+    opened_at REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_by_incident ON outbox (incident_id, id);
+CREATE INDEX IF NOT EXISTS outbox_by_digest ON outbox (digest_id);
+"""
+
+OPEN = IncidentStatus.OPEN.value
+SERVE = ""  # the owner of incidents a running `serve` handles
+
+# Columns added after the first release: created on a fresh database by MIGRATIONS,
+# added to an existing one (CREATE TABLE IF NOT EXISTS leaves an old table as it was).
+MIGRATIONS = (
+    ("incidents", "acting_alert", "TEXT"),
+    ("incidents", "rounds", "INTEGER NOT NULL DEFAULT 1"),
+    # a restartable alert attached while the incident was being processed: decide again
+    ("incidents", "redecide", "INTEGER NOT NULL DEFAULT 0"),
+    # who may process it: SERVE, or the one-shot scan that created it
+    ("incidents", "owner", "TEXT NOT NULL DEFAULT ''"),
+    # processing: the claim holds until then (renewed while work goes on); queued:
+    # not before then (a retry after the store failed)
+    ("incidents", "lease_until", "REAL NOT NULL DEFAULT 0"),
+)
+POST_MIGRATION = """
+CREATE INDEX IF NOT EXISTS incidents_claim ON incidents (stage, owner, lease_until, id);
+"""
