@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from healer.app import runtime_of
 from healer.config import HealerConfig, load_config
 from healer.errors import ConfigError
 from healer.serve import build_app
@@ -28,7 +29,7 @@ class GthreadHealer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
     def load_config(self) -> None:
         c = self.config_value
         settings: dict[str, Any] = {
-            "bind": f"{c.host}:{c.port}",
+            "bind": f"{c.web.host}:{c.web.port}",
             "workers": 1,
             "worker_class": "gthread",
             "threads": 8,
@@ -45,7 +46,7 @@ class GthreadHealer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
     def load(self) -> Flask:
         # Runs in the worker process: the store, Docker client and threads are made after fork.
         app = build_app(self.config_value)
-        app.extensions["healer"].start()
+        runtime_of(app).start()
         return app
 
 

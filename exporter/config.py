@@ -6,7 +6,8 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from fleet.selector import LabelSelector, SelectorError, parse_name_list
+from fleet import listen
+from fleet.selector import DEFAULT_MANAGED_LABEL, LabelSelector, SelectorError, parse_name_list
 
 
 class ConfigError(ValueError):
@@ -26,10 +27,10 @@ class ExporterConfig:
 
 
 def parse_listen(key: str, text: str) -> tuple[str, int]:
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"{key}={text!r}: expected HOST:PORT, e.g. 0.0.0.0:9417")
-    return host.strip("[]") or "0.0.0.0", int(port_text)
+    try:
+        return listen.parse_listen(text, example="0.0.0.0:9417")
+    except listen.ListenError as exc:
+        raise ConfigError(f"{key}={text!r}: {exc}") from None
 
 
 def _positive(key: str, text: str, *, allow_zero: bool = False) -> float:
@@ -56,7 +57,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--managed-label",
-        default=env("MANAGED_LABEL", "environment"),
+        default=env("MANAGED_LABEL", DEFAULT_MANAGED_LABEL),
         help="label that marks a container as managed: KEY or KEY=VALUE "
         "(env MANAGED_LABEL, default environment)",
     )

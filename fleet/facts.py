@@ -82,10 +82,10 @@ class ContainerFacts:
             labels=dict(config.get("Labels") or {}),
             state=status if status in STATES else "created",
             exit_code=int(state.get("ExitCode") or 0),
-            # Engine 20.10 keeps OOMKilled true through later starts: a live run has not
-            # exited, so it was not OOM-killed (exporter/oom.py has the whole story).
-            oom_killed=bool(state.get("OOMKilled"))
-            and status not in ("running", "paused", "restarting"),
+            # "The last exit was an OOM kill", as Docker records it: a container a restart
+            # policy brought back after an OOM kill still says so (the exporter publishes
+            # a live run as 0 for its alert; exporter/oom.py has the whole story).
+            oom_killed=bool(state.get("OOMKilled")),
             error=str(state.get("Error") or ""),
             started_at=parse_docker_time(state.get("StartedAt")),
             finished_at=parse_docker_time(state.get("FinishedAt")),

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+# A container is managed when it carries this label (the exporter's and healer's default).
+DEFAULT_MANAGED_LABEL = "environment"
+
 
 class SelectorError(ValueError):
     """A managed-label expression that cannot be parsed."""

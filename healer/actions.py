@@ -20,8 +20,12 @@ POLL_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class VerifySettings:
+    """How a restart is issued and then verified."""
+
     timeout_seconds: float  # to become running (and healthy)
     window_seconds: float  # then to stay so
+    restart_timeout_seconds: float = 10.0  # Docker's graceful stop before the kill
+    backoff_seconds: float = 2.0  # before the second attempt; doubles per attempt
     poll_seconds: float = POLL_SECONDS
 
 

@@ -5,56 +5,49 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify, request
-from prometheus_client import CollectorRegistry
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from healer.clock import Clock
-from healer.config import HealerConfig
-from healer.docker_port import DockerPort
-from healer.metrics import HealerMetrics
+from healer.dependencies import Dependencies
 from healer.notify.mail import compile_all
-from healer.ports import Diagnoser, Notifier
 from healer.runtime import Runtime
-from healer.store import Store
 from healer.web import api, backstop, guard, intake, pages
 from healer.web.boundary import ContainFailures, internal_error
+from healer.web.context import ReadSide
+
+RUNTIME = "healer.runtime"  # the background work, for its owner (serve, tests): not for routes
+READ_SIDE = "healer.read"  # what routes may use
 
 
-def create_app(
-    config: HealerConfig,
-    *,
-    docker: DockerPort,
-    store: Store,
-    diagnoser: Diagnoser,
-    notifier: Notifier,
-    clock: Clock,
-    metrics: HealerMetrics | None = None,
-    start_workers: bool = True,
-) -> Flask:
-    """Build the healer's web app. Workers and the outbox sender start here unless
-    `start_workers=False`; `app.extensions["healer"].stop()` stops them."""
+def create_app(deps: Dependencies, *, start_workers: bool = True) -> Flask:
+    """Build the healer's web app from its dependencies. Workers and the outbox sender
+    start here unless `start_workers=False`; `runtime_of(app).stop()` stops them."""
+    config = deps.config
+    web = config.web
+    runtime = Runtime(deps)
     app = Flask(__name__, template_folder="web/templates")
     # Werkzeug refuses larger bodies with 413 before the handler reads them.
-    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = web.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep contract field order
-    runtime = Runtime(
-        config=config,
-        docker=docker,
-        store=store,
-        diagnoser=diagnoser,
-        notifier=notifier,
-        clock=clock,
-        metrics=metrics or HealerMetrics(CollectorRegistry()),
+    app.extensions[RUNTIME] = runtime
+    app.extensions[READ_SIDE] = ReadSide(
+        settings=web,
+        mode=config.mode,
+        selector=config.selector,
+        incidents=deps.store,
+        containers=deps.docker,
+        metrics=deps.metrics,
+        clock=deps.clock,
+        workers_alive=runtime.workers.alive,
+        clear_quarantine=deps.store.clear_quarantine,
     )
-    app.extensions["healer"] = runtime
-    guard.init_app(app, config)
+    guard.init_app(app, web)
     backstop.init_app(app, config.redactor)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
 
     @app.context_processor
-    def inject_config() -> dict[str, Any]:
-        return {"config": config}
+    def inject_settings() -> dict[str, Any]:
+        return {"web": web, "mode": config.mode, "selector": config.selector}
 
     @app.before_request
     def refuse_undecodable_query() -> tuple[Any, int] | None:
@@ -75,8 +68,8 @@ def create_app(
             # in a URL converter, in request set-up): a 500 wrapping it.
             return unexpected(exc.original_exception or exc)
         if exc.code == 413:
-            runtime.metrics.webhooks.labels("too_large").inc()
-            reason = f"body larger than HEALER_MAX_BODY_BYTES={config.max_body_bytes}"
+            deps.metrics.webhooks.labels("too_large").inc()
+            reason = f"body larger than HEALER_MAX_BODY_BYTES={web.max_body_bytes}"
         else:
             reason = exc.description or exc.name
         return jsonify(error=reason), exc.code or 500
@@ -88,8 +81,17 @@ def create_app(
     compile_all(app.jinja_env)  # before any thread could compile concurrently (see there)
     # The webhook is answered before Flask sees the request (see healer/web/intake.py);
     # nothing at all escapes to the server (see healer/web/boundary.py).
-    app.wsgi_app = ContainFailures(intake.WebhookIntake(runtime, app.wsgi_app))  # type: ignore[method-assign,assignment]
+    webhook = intake.WebhookIntake(
+        runtime.intake, web, config.mode, config.redactor, deps.metrics, app.wsgi_app
+    )
+    app.wsgi_app = ContainFailures(webhook)  # type: ignore[method-assign,assignment]
 
     if start_workers:
         runtime.start()
     return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    """The app's background work (workers, housekeeper, sender), for whoever owns the app."""
+    runtime: Runtime = app.extensions[RUNTIME]
+    return runtime

@@ -8,11 +8,13 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+from fleet.listen import ListenError, parse_listen
 from fleet.selector import is_critical
-from healer.config import HealerConfig, load_config
+from healer.config import HealerConfig, load_config, require_auth_for_serve
 from healer.errors import ConfigError, HealerError
 from healer.model import Mode, iso
 from healer.scan import ScanReport, scan_forever, scan_once
@@ -29,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="YAML file with settings (environment variables win)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", help="run the Alertmanager webhook service (waitress)")
+    serve = sub.add_parser("serve", help="run the Alertmanager webhook service (waitress)")
+    serve.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="where to serve (overrides HEALER_LISTEN, default 0.0.0.0:9418)",
+    )
     for name, text in (
         ("check", "scan once and diagnose; never restart"),
         ("heal", "scan once, diagnose, restart what is safe, verify"),
@@ -67,12 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_serve(config: HealerConfig, args: argparse.Namespace) -> int:
-    if config.webhook_token is None and not config.insecure_no_auth:
-        print(
-            "healer: configuration error: HEALER_WEBHOOK_TOKEN: required by serve "
-            "(or HEALER_WEBHOOK_TOKEN_FILE; HEALER_INSECURE_NO_AUTH=1 to run without auth)",
-            file=sys.stderr,
-        )
+    try:
+        if args.listen is not None:
+            host, port = parse_listen(args.listen, example="0.0.0.0:9418")
+            config = replace(config, web=replace(config.web, host=host, port=port))
+        require_auth_for_serve(config)
+    except ListenError as exc:
+        print(f"healer: configuration error: --listen {args.listen!r}: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"healer: configuration error: {exc}", file=sys.stderr)
         return 2
     from healer import datalock
     from healer.serve import serve  # waitress is only needed here
@@ -89,10 +100,14 @@ def cmd_serve(config: HealerConfig, args: argparse.Namespace) -> int:
 
 
 def _scan(mode: Mode, config: HealerConfig, args: argparse.Namespace) -> int:
+    from healer.dependencies import BackgroundNotifier
+    from healer.runtime import Runtime
     from healer.wiring import build
 
     deps = build(config)
-    rt = deps.runtime()
+    rt = Runtime(deps)
+    outbox = deps.notifier
+    assert isinstance(outbox, BackgroundNotifier)  # the outbox always has its sender
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -103,7 +118,7 @@ def _scan(mode: Mode, config: HealerConfig, args: argparse.Namespace) -> int:
     print(f"healer {mode.value}: managed label {config.selector}")
     try:
         if args.continuous:
-            deps.notifier.start()
+            outbox.start()
             print(f"scanning every {config.monitoring_interval_seconds:g}s; Ctrl-C to stop")
             scan_forever(
                 rt,
@@ -116,7 +131,7 @@ def _scan(mode: Mode, config: HealerConfig, args: argparse.Namespace) -> int:
             print_report(scan_once(rt, mode))
         # One-shot runs deliver their notifications before exiting (or leave them queued
         # in the outbox for the next run when the mail server does not answer in time).
-        deps.notifier.flush(timeout=config.group_wait_seconds + 10)
+        outbox.flush(timeout=config.outbox.group_wait_seconds + 10)
         left = deps.store.outbox_depth()
         if left:
             print(f"{left} notification(s) still queued in the outbox; they are retried later")
@@ -188,13 +203,13 @@ def cmd_status(config: HealerConfig, args: argparse.Namespace) -> int:
 def cmd_ask(config: HealerConfig, args: argparse.Namespace) -> int:
     from healer.ask import answer
     from healer.diagnosis.service import make_backend
-    from healer.wiring import build, llm_settings
+    from healer.wiring import build
 
     deps = build(config)
     try:
         snapshot = deps.docker.list_managed(config.selector)
-        backend = make_backend(llm_settings(config))
-        reply = answer(args.question, snapshot, backend=backend, timeout=config.llm_timeout_seconds)
+        backend = make_backend(config.llm)
+        reply = answer(args.question, snapshot, backend=backend, timeout=config.llm.timeout_seconds)
     finally:
         deps.close()
     print(reply.text)

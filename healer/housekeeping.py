@@ -13,10 +13,10 @@ import logging
 import threading
 
 from healer.clock import Clock
-from healer.config import HealerConfig
 from healer.docker_port import DockerPort
 from healer.errors import HealerError
 from healer.metrics import HealerMetrics
+from healer.policy import PolicySettings
 from healer.ports import Notifier
 from healer.store import Store
 
@@ -33,7 +33,7 @@ FOLLOW_UP_WITHIN_SECONDS = 86_400
 class Housekeeper:
     def __init__(
         self,
-        config: HealerConfig,
+        policy: PolicySettings,
         store: Store,
         docker: DockerPort,
         clock: Clock,
@@ -42,7 +42,7 @@ class Housekeeper:
         *,
         interval: float = INTERVAL_SECONDS,
     ) -> None:
-        self._config = config
+        self._policy = policy
         self._store = store
         self._docker = docker
         self._clock = clock
@@ -68,7 +68,7 @@ class Housekeeper:
             ):
                 continue
             stable_since = max(facts.started_at or now, entry.since)
-            if now - stable_since < self._config.quarantine_release_seconds:
+            if now - stable_since < self._policy.quarantine_release_seconds:
                 continue
             if self._store.clear_quarantine(entry.container):
                 released.append(entry.container)

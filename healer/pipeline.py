@@ -9,9 +9,9 @@ reissued; a concluded incident is only notified.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from healer.actions import VerifySettings, verify
+from healer.actions import verify
 from healer.clock import Clock
 from healer.config import HealerConfig
 from healer.docker_port import DockerPort
@@ -98,7 +98,7 @@ class IncidentProcessor:
 
     def _run(self, incident: Incident) -> None:
         clock, store = self.clock, self.store
-        settings = PolicySettings.from_config(self.config, self._effective_mode(incident))
+        settings = replace(self.config.policy, mode=self._effective_mode(incident))
         alert = incident.action_alert
         if not incident.container:
             self._about_the_stack(incident, settings)
@@ -171,14 +171,14 @@ class IncidentProcessor:
         decision: Decision | None = None
         while True:
             if verification is not None and not verification.ok and attempts > 0:
-                clock.sleep(self.config.backoff_seconds * 2 ** (attempts - 1))
+                clock.sleep(self.config.verify.backoff_seconds * 2 ** (attempts - 1))
             if evidence.facts is not None:
                 facts = self.docker.inspect(evidence.facts.id)
             elif decision is None and clock.now() - evidence.collected_at < FRESH_SECONDS:
                 facts = None  # looked for it a moment ago and it was not there
             else:
                 facts = self.docker.find(incident.container)
-            window_start = clock.now() - self.config.crashloop_window_seconds
+            window_start = clock.now() - self.config.policy.crashloop_window_seconds
             previous = store.last_concluded(incident.container, incident.id)
             history = History(
                 restarts_in_window=len(store.restarts_since(incident.container, window_start)),
@@ -264,7 +264,7 @@ class IncidentProcessor:
         t = clock.now()
         store.begin_action(incident.id, incident.container, attempt, "restart", t)
         try:
-            self.docker.restart(container_id, self.config.restart_timeout_seconds)
+            self.docker.restart(container_id, self.config.verify.restart_timeout_seconds)
         except (DockerActionError, DockerUnavailableError) as exc:
             store.finish_action(incident.id, attempt, "error", str(exc), clock.now())
             self.metrics.restarts.labels("error").inc()
@@ -288,10 +288,7 @@ class IncidentProcessor:
         verification = verify(
             self.docker,
             container,
-            VerifySettings(
-                timeout_seconds=self.config.verify_timeout_seconds,
-                window_seconds=self.config.verify_window_seconds,
-            ),
+            self.config.verify,
             self.clock,
         )
         self.store.save_verification(incident.id, verification, self.clock.now())

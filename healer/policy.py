@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from fleet.facts import ContainerFacts
 from fleet.selector import LabelSelector
-from healer.config import HealerConfig
 from healer.model import Alert, Decision, IncidentStatus, Mode
 
 # A container label by which an operator narrows what the healer may do to it.
@@ -30,18 +29,10 @@ class PolicySettings:
     max_restart_attempts: int
     crashloop_restarts: int
     llm_can_veto: bool
-
-    @classmethod
-    def from_config(cls, config: HealerConfig, mode: Mode | None = None) -> PolicySettings:
-        return cls(
-            mode=mode or config.mode,
-            selector=config.selector,
-            protected_label=config.protected_label,
-            protected_containers=config.protected_containers,
-            max_restart_attempts=config.max_restart_attempts,
-            crashloop_restarts=config.crashloop_restarts,
-            llm_can_veto=config.llm_can_veto,
-        )
+    # The breaker's window and when a quarantine lifts by itself: read by the pipeline
+    # and the housekeeper, not by `decide` (which gets the history already counted).
+    crashloop_window_seconds: float = 900.0
+    quarantine_release_seconds: float = 600.0
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,15 @@
-"""Everything a running healer holds, built from its dependencies in one place."""
+"""Everything a running healer does in the background, built from its dependencies."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
-from prometheus_client import CollectorRegistry
-
-from healer.clock import Clock
-from healer.config import HealerConfig
-from healer.docker_port import DockerPort
+from healer.dependencies import BackgroundNotifier, Dependencies
 from healer.housekeeping import Housekeeper
-from healer.metrics import HealerMetrics
+from healer.intake import AlertIntake
 from healer.model import Incident, IncidentStatus
 from healer.pipeline import IncidentProcessor
-from healer.ports import Diagnoser, Notifier
-from healer.store import Store
 from healer.worker import IncidentWorkers
 
 log = logging.getLogger(__name__)
@@ -26,35 +18,25 @@ log = logging.getLogger(__name__)
 INTAKE_BUSY_SECONDS = 0.1
 
 
-@runtime_checkable
-class BackgroundNotifier(Protocol):
-    """A notifier with its own delivery thread (the outbox sender)."""
-
-    def start(self) -> None: ...
-
-    def stop(self, timeout: float = 5.0) -> None: ...
-
-
-@dataclass
 class Runtime:
-    config: HealerConfig
-    docker: DockerPort
-    store: Store
-    diagnoser: Diagnoser
-    notifier: Notifier
-    clock: Clock
-    metrics: HealerMetrics = field(default_factory=lambda: HealerMetrics(CollectorRegistry()))
-    processor: IncidentProcessor = field(init=False)
-    workers: IncidentWorkers = field(init=False)
-    housekeeper: Housekeeper = field(init=False)
-    last_intake: float = field(init=False, default=-1e9)
+    """The healer's background work, built from its dependencies: the incident workers,
+    the housekeeper, the outbox sender, and the intake that feeds them. The web layer
+    gets only the intake and read-only views (healer/web/context.py), never this."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+        self.config = deps.config
+        self.docker = deps.docker
+        self.store = deps.store
+        self.notifier = deps.notifier
+        self.clock = deps.clock
+        self.metrics = deps.metrics
+        self.last_intake = -1e9
         self.processor = IncidentProcessor(
             config=self.config,
             docker=self.docker,
             store=self.store,
-            diagnoser=self.diagnoser,
+            diagnoser=deps.diagnoser,
             notifier=self.notifier,
             clock=self.clock,
             metrics=self.metrics,
@@ -68,8 +50,11 @@ class Runtime:
             on_failure=self.pipeline_failed,
             intake_busy=self.intake_busy,
         )
+        self.intake = AlertIntake(
+            self.store, self.notifier, self.metrics, self.clock, on_queued=self._queued
+        )
         self.housekeeper = Housekeeper(
-            self.config, self.store, self.docker, self.clock, self.metrics, self.notifier
+            self.config.policy, self.store, self.docker, self.clock, self.metrics, self.notifier
         )
         self.metrics.quarantined.set(len(self.store.quarantined()))
         self.metrics.queue_depth.set(self.store.queue_depth())
@@ -87,16 +72,13 @@ class Runtime:
         if isinstance(self.notifier, BackgroundNotifier):
             self.notifier.stop(timeout)
 
-    def note_intake(self) -> None:
-        """The webhook accepted new incidents just now (the workers pace themselves by it)."""
+    def _queued(self, count: int) -> None:
+        """Intake queued incidents just now: the workers pace themselves by it."""
         self.last_intake = time.monotonic()
+        self.workers.wake(count)
 
     def intake_busy(self) -> bool:
         return time.monotonic() - self.last_intake < INTAKE_BUSY_SECONDS
-
-    @property
-    def registry(self) -> CollectorRegistry:
-        return self.metrics.registry
 
     def scan_workers(self, owner: str) -> IncidentWorkers:
         """Workers for a one-shot scan: they process only the incidents `owner` created."""

@@ -90,11 +90,7 @@ def scan_once(rt: Runtime, mode: Mode) -> ScanReport:
     # The scan's incidents are its own: it processes those and nothing `serve` owns.
     # `serve` adopts them only if this scan dies before claiming them.
     owner = f"scan:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    result = rt.store.ingest(alerts, mode, now, owner=owner, reserve_seconds=LEASE_SECONDS)
-    for incident_id in result.resolved:
-        resolved = rt.store.get(incident_id)
-        if resolved is not None and resolved.status.value == "resolved":
-            rt.notifier.notify(resolved, "resolved")
+    result = rt.intake.accept(alerts, mode, owner=owner, reserve_seconds=LEASE_SECONDS)
     rt.scan_workers(owner).run_until_idle()
     incidents = tuple(i for i in (rt.store.get(n) for n in result.created) if i is not None)
     return ScanReport(

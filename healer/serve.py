@@ -32,10 +32,9 @@ from types import FrameType
 from flask import Flask
 
 from fleet.wsgi_server import DeadlineServer, Limits
-from healer.app import create_app
+from healer.app import create_app, runtime_of
 from healer.config import HealerConfig, describe
 from healer.errors import HealerError
-from healer.runtime import Runtime
 from healer.wiring import build
 
 log = logging.getLogger(__name__)
@@ -54,49 +53,40 @@ LIMITS = Limits(
 
 def build_app(config: HealerConfig) -> Flask:
     """The healer's app with its real dependencies; its workers are not started yet."""
-    deps = build(config)
-    return create_app(
-        config,
-        docker=deps.docker,
-        store=deps.store,
-        diagnoser=deps.diagnoser,
-        notifier=deps.notifier,
-        clock=deps.clock,
-        metrics=deps.metrics,
-        start_workers=False,
-    )
+    return create_app(build(config), start_workers=False)
 
 
 def make_server(config: HealerConfig, app: Flask, limits: Limits = LIMITS) -> DeadlineServer:
     """Bind the listening socket; raises HealerError when the address cannot be used."""
-    runtime: Runtime = app.extensions["healer"]
+    metrics = runtime_of(app).metrics
+    web = config.web
 
     def refused(code: int) -> None:
         if code == 413:  # the same count the app keeps for the bodies it refuses itself
-            runtime.metrics.webhooks.labels("too_large").inc()
+            metrics.webhooks.labels("too_large").inc()
 
     try:
         return DeadlineServer(
             app,
-            host=config.host,
-            port=config.port,
+            host=web.host,
+            port=web.port,
             limits=limits,
-            body_bytes=config.max_body_bytes,
+            body_bytes=web.max_body_bytes,
             on_refusal=refused,
             refusal_reasons={
-                413: f"body larger than HEALER_MAX_BODY_BYTES={config.max_body_bytes}",
+                413: f"body larger than HEALER_MAX_BODY_BYTES={web.max_body_bytes}",
                 431: f"headers larger than {limits.header_bytes} bytes",
             },
         )
     except OSError as exc:
-        raise HealerError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
+        raise HealerError(f"cannot listen on {web.host}:{web.port}: {exc}") from exc
 
 
 def serve(config: HealerConfig) -> int:
     """Serve until SIGTERM or SIGINT; then finish the requests in hand and stop the workers."""
     app = build_app(config)
     server = make_server(config, app)
-    runtime: Runtime = app.extensions["healer"]
+    runtime = runtime_of(app)
     # A request queued behind busy threads is normal under an alert storm, not worth a warning each.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
@@ -106,7 +96,7 @@ def serve(config: HealerConfig) -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         runtime.start()
-        log.info("healer ready on %s:%d: %s", config.host, server.port, describe(config))
+        log.info("healer ready on %s:%d: %s", config.web.host, server.port, describe(config))
         server.run()
     finally:
         server.close()

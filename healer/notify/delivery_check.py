@@ -15,7 +15,7 @@ from healer.notify.delivery import DeliveryError
 from healer.notify.eml import EmlFolder
 from healer.notify.mail import MailRenderer
 from healer.notify.slack import SlackChannel
-from healer.notify.smtp import SmtpSettings, SmtpTransport
+from healer.notify.smtp import SmtpTransport
 from healer.redactor import Redactor
 
 
@@ -28,7 +28,7 @@ class SendResult:
 def send_test_message(config: HealerConfig) -> SendResult:
     """Send (or write) one test email, and post to Slack when it is configured."""
     renderer = MailRenderer(
-        sender=config.email_from, recipients=config.email_to, redactor=config.redactor
+        sender=config.smtp.sender, recipients=config.smtp.recipients, redactor=config.redactor
     )
     now = time.time()
     results = [_email(config, renderer, now)]
@@ -38,13 +38,13 @@ def send_test_message(config: HealerConfig) -> SendResult:
 
 
 def _email(config: HealerConfig, renderer: MailRenderer, now: float) -> SendResult:
-    if not config.smtp_configured:
+    if not config.smtp.configured:
         missing = [
             key
             for key, value in (
-                ("EMAIL_FROM", config.email_from),
-                ("EMAIL_TO", config.email_to),
-                ("EMAIL_APP_PASSWORD", config.email_app_password),
+                ("EMAIL_FROM", config.smtp.sender),
+                ("EMAIL_TO", config.smtp.recipients),
+                ("EMAIL_APP_PASSWORD", config.smtp.password),
             )
             if not value
         ]
@@ -58,7 +58,7 @@ def _email(config: HealerConfig, renderer: MailRenderer, now: float) -> SendResu
             True,
             f"no SMTP credentials ({', '.join(missing)} not set): wrote the test message to {path}",
         )
-    settings = SmtpSettings.from_config(config)
+    settings = config.smtp
     transport = SmtpTransport(settings)
     msg = renderer.test_message(settings.describe(), now=now)
     try:
@@ -72,7 +72,7 @@ def _slack(config: HealerConfig, redactor: Redactor) -> SendResult:
     from healer.notify.delivery import Envelope
 
     channel = SlackChannel(
-        config.slack_webhook_url, timeout=config.smtp_timeout_seconds, redactor=redactor
+        config.slack_webhook_url, timeout=config.smtp.timeout_seconds, redactor=redactor
     )
     view = {"subject": "[INFO] Healer test message", "summary": "Slack from the healer works."}
     try:

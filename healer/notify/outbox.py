@@ -24,7 +24,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from healer.clock import Clock
@@ -40,11 +39,12 @@ from healer.notify.delivery import (
     TransientDeliveryError,
 )
 from healer.notify.eml import EmlFolder
-from healer.notify.grouping import Candidate, GroupingSettings, Plan, plan
+from healer.notify.grouping import Candidate, Plan, plan
 from healer.notify.mail import EmailChannel, MailRenderer, MailTransport
 from healer.notify.outbox_store import OutboxItem
+from healer.notify.settings import OutboxSettings
 from healer.notify.slack import SlackChannel
-from healer.notify.smtp import SmtpSettings, SmtpTransport
+from healer.notify.smtp import SmtpTransport
 from healer.notify.view import (
     ViewSettings,
     digest_view,
@@ -59,54 +59,19 @@ log = logging.getLogger(__name__)
 # "resolved" when its alert resolves, "update" when a held incident was decided again.
 FOLLOW_UPS = frozenset({"resolved", "update"})
 
-GIVE_UP_SECONDS = 24 * 3600.0
-RETRY_CAP_FACTOR = 30  # backoff stops growing at 30x the first delay (30 s -> 15 min)
 IDLE_POLL_SECONDS = 1.0
 HOLD_POLL_SECONDS = 0.25  # while a storm or a follow-up is held back
-
-
-@dataclass(frozen=True)
-class OutboxSettings:
-    group_wait_seconds: float
-    digest_threshold: int
-    retry_seconds: float
-    retry_max_seconds: float
-    max_hold_seconds: float
-    give_up_seconds: float = GIVE_UP_SECONDS
-
-    @classmethod
-    def from_config(cls, config: HealerConfig) -> OutboxSettings:
-        return cls(
-            group_wait_seconds=config.group_wait_seconds,
-            digest_threshold=config.digest_threshold,
-            retry_seconds=config.retry_seconds,
-            retry_max_seconds=config.retry_seconds * RETRY_CAP_FACTOR,
-            # Long enough for a storm's restarts to be verified, short enough that
-            # the first word of a storm is never more than a minute late.
-            max_hold_seconds=max(60.0, 15 * config.group_wait_seconds),
-        )
-
-    def backoff(self, attempts: int) -> float:
-        return float(min(self.retry_seconds * 2 ** max(attempts - 1, 0), self.retry_max_seconds))
-
-    @property
-    def grouping(self) -> GroupingSettings:
-        return GroupingSettings(
-            group_wait=self.group_wait_seconds,
-            threshold=self.digest_threshold,
-            max_hold=self.max_hold_seconds,
-        )
 
 
 def email_channel(config: HealerConfig, clock: Clock) -> EmailChannel:
     """SMTP when credentials are configured, else the .eml folder (the embedded default)."""
     renderer = MailRenderer(
-        sender=config.email_from, recipients=config.email_to, redactor=config.redactor
+        sender=config.smtp.sender, recipients=config.smtp.recipients, redactor=config.redactor
     )
     transport: MailTransport
     undelivered = None
-    if config.smtp_configured:
-        transport = SmtpTransport(SmtpSettings.from_config(config))
+    if config.smtp.configured:
+        transport = SmtpTransport(config.smtp)
         undelivered = EmlFolder(config.outbox_dir / "undelivered")
     else:
         transport = EmlFolder(config.outbox_dir)
@@ -150,12 +115,12 @@ class OutboxNotifier:
             channels.append(
                 SlackChannel(
                     config.slack_webhook_url,
-                    timeout=config.smtp_timeout_seconds,
+                    timeout=config.smtp.timeout_seconds,
                     redactor=config.redactor,
                 )
             )
         notes = []
-        if not config.smtp_configured:
+        if not config.smtp.configured:
             notes.append(
                 "email: no SMTP credentials (EMAIL_FROM, EMAIL_TO and EMAIL_APP_PASSWORD); "
                 f"each email is written as an .eml file to {config.outbox_dir}"
@@ -167,7 +132,7 @@ class OutboxNotifier:
             alerts_log=AlertsLog(config.alerts_log, config.redactor),
             clock=clock,
             metrics=metrics,
-            settings=OutboxSettings.from_config(config),
+            settings=config.outbox,
             startup_notes=notes,
         )
 

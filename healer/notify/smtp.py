@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from healer.config import HealerConfig
 from healer.notify.delivery import Outcome, PermanentDeliveryError, TransientDeliveryError
 from healer.notify.mail import local_hostname
 
@@ -45,18 +44,13 @@ class SmtpSettings:
     password: str = field(repr=False, default="")
     allow_plaintext_auth: bool = False
 
-    @classmethod
-    def from_config(cls, config: HealerConfig) -> SmtpSettings:
-        return cls(
-            host=config.smtp_host,
-            port=config.smtp_port,
-            security=config.smtp_security,
-            timeout_seconds=config.smtp_timeout_seconds,
-            sender=config.email_from,
-            recipients=config.email_to,
-            password=config.email_app_password,
-            allow_plaintext_auth=config.smtp_allow_plaintext_auth,
-        )
+    @property
+    def configured(self) -> bool:
+        """SMTP is used with credentials, or without them only for an explicit plain relay
+        (SMTP_SECURITY=none); otherwise messages go to .eml files in the outbox folder."""
+        if not (self.sender and self.recipients):
+            return False
+        return bool(self.password) or self.security == "none"
 
     def describe(self) -> str:
         return f"{self.host}:{self.port} ({self.security})"

@@ -15,12 +15,14 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from healer.config import HealerConfig
 from healer.model import Incident, IncidentStatus, Mode, iso
 from healer.redactor import Redactor
+
+if TYPE_CHECKING:  # config builds sections from notify/: no import at run time
+    from healer.config import HealerConfig
 
 LOG_EXCERPT_LINES = 20
 HEALTH_EXCERPT_LINES = 10
@@ -64,9 +66,9 @@ class ViewSettings:
     @classmethod
     def from_config(cls, config: HealerConfig) -> ViewSettings:
         return cls(
-            public_url=config.public_url,
-            grafana_url=config.grafana_url,
-            domain=mail_domain(config.email_from),
+            public_url=config.web.public_url,
+            grafana_url=config.web.grafana_url,
+            domain=mail_domain(config.smtp.sender),
             redactor=config.redactor,
         )
 

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from healer.model import IncidentStatus, iso
 from healer.web.auth import bearer_refusal
-from healer.web.pages import INCIDENT_ID, MAX_SQLITE_INTEGER, runtime
+from healer.web.pages import INCIDENT_ID, MAX_SQLITE_INTEGER, read_side
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -35,7 +35,7 @@ def _count(name: str, default: int, maximum: int) -> int | None:
 
 @bp.get("/incidents")
 def list_incidents() -> tuple[Response, int]:
-    rt = runtime()
+    rt = read_side()
     limit = _count("limit", 50, MAX_LIMIT)
     offset = _count("offset", 0, MAX_SQLITE_INTEGER)
     if limit is None or offset is None:
@@ -43,7 +43,7 @@ def list_incidents() -> tuple[Response, int]:
     status = request.args.get("status") or None
     if status is not None and status not in {s.value for s in IncidentStatus}:
         return jsonify(error=f"unknown status {status!r}"), 400
-    incidents = rt.store.list_incidents(
+    incidents = rt.incidents.list_incidents(
         limit=limit, offset=offset, status=status, container=request.args.get("container")
     )
     return jsonify(incidents=[i.to_dict() for i in incidents]), 200
@@ -51,7 +51,7 @@ def list_incidents() -> tuple[Response, int]:
 
 @bp.get(f"/incidents/{INCIDENT_ID}")
 def get_incident(incident_id: int) -> tuple[Response, int]:
-    incident = runtime().store.get(incident_id)
+    incident = read_side().incidents.get(incident_id)
     if incident is None:
         return jsonify(error=f"no incident {incident_id}"), 404
     return jsonify(incident.to_dict()), 200
@@ -59,7 +59,7 @@ def get_incident(incident_id: int) -> tuple[Response, int]:
 
 @bp.get("/quarantine")
 def list_quarantine() -> tuple[Response, int]:
-    entries = runtime().store.quarantined()
+    entries = read_side().incidents.quarantined()
     return (
         jsonify(
             quarantined=[
@@ -78,12 +78,12 @@ def list_quarantine() -> tuple[Response, int]:
 
 @bp.post("/quarantine/<name>/clear")
 def clear_quarantine(name: str) -> tuple[Response, int]:
-    rt = runtime()
-    refused = bearer_refusal(rt.config.webhook_token, request.headers.get("Authorization", ""))
+    rt = read_side()
+    refused = bearer_refusal(rt.settings.webhook_token, request.headers.get("Authorization", ""))
     if refused is not None:
         code, reason = refused
         return jsonify(error=reason), code
-    if not rt.store.clear_quarantine(name):
+    if not rt.clear_quarantine(name):
         return jsonify(error=f"{name} is not quarantined"), 404
-    rt.metrics.quarantined.set(len(rt.store.quarantined()))
+    rt.metrics.quarantined.set(len(rt.incidents.quarantined()))
     return jsonify(cleared=name), 200

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify, request
 
-from healer.config import HealerConfig
 from healer.web.auth import READ_CHALLENGES, read_refusal
+from healer.web.settings import WebSettings
 
 OPEN_ENDPOINTS = frozenset({"pages.healthz", "pages.metrics", "api.clear_quarantine"})
 
 
-def init_app(app: Flask, config: HealerConfig) -> None:
-    if config.read_token is None:
+def init_app(app: Flask, settings: WebSettings) -> None:
+    if settings.read_token is None:
         return
 
     @app.before_request
@@ -24,7 +24,7 @@ def init_app(app: Flask, config: HealerConfig) -> None:
         if request.endpoint in OPEN_ENDPOINTS:
             return None
         reason = read_refusal(
-            config.read_token, config.webhook_token, request.headers.get("Authorization", "")
+            settings.read_token, settings.webhook_token, request.headers.get("Authorization", "")
         )
         if reason is None:
             return None

@@ -17,12 +17,15 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from healer.errors import PayloadError, StoreError
-from healer.model import IncidentStatus
+from healer.errors import PayloadError
+from healer.intake import AlertIntake
+from healer.metrics import HealerMetrics
+from healer.model import Alert, Mode
 from healer.payload import parse_payload
-from healer.runtime import Runtime
+from healer.redactor import Redactor
 from healer.web.auth import bearer_refusal
 from healer.web.boundary import STORE_FAILURES, internal_error, store_unavailable
+from healer.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +37,22 @@ Answer = tuple[str, dict[str, Any], list[tuple[str, str]]]
 
 
 class WebhookIntake:
-    def __init__(self, runtime: Runtime, downstream: WSGIApp) -> None:
-        self._rt = runtime
+    """The webhook's HTTP side; `AlertIntake` (healer/intake.py) does the recording."""
+
+    def __init__(
+        self,
+        intake: AlertIntake,
+        settings: WebSettings,
+        mode: Mode,
+        redactor: Redactor,
+        metrics: HealerMetrics,
+        downstream: WSGIApp,
+    ) -> None:
+        self._intake = intake
+        self._settings = settings
+        self._mode = mode
+        self._redactor = redactor
+        self._metrics = metrics
         self._downstream = downstream
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
@@ -46,7 +63,7 @@ class WebhookIntake:
         except Exception as exc:
             # The outermost boundary of the webhook: a bug still answers JSON, and its
             # traceback is in the log under the id the answer carries.
-            self._rt.metrics.webhooks.labels("error").inc()
+            self._metrics.webhooks.labels("error").inc()
             status, body, headers = (
                 "500 INTERNAL SERVER ERROR",
                 internal_error(exc, "POST", PATH),
@@ -60,12 +77,14 @@ class WebhookIntake:
         return [data]
 
     def handle(self, environ: dict[str, Any]) -> Answer:
-        rt = self._rt
+        metrics = self._metrics
         if environ.get("REQUEST_METHOD") != "POST":
             return "405 METHOD NOT ALLOWED", {"error": "POST only"}, [("Allow", "POST")]
-        refused = bearer_refusal(rt.config.webhook_token, environ.get("HTTP_AUTHORIZATION", ""))
+        refused = bearer_refusal(
+            self._settings.webhook_token, environ.get("HTTP_AUTHORIZATION", "")
+        )
         if refused is not None:
-            rt.metrics.webhooks.labels("unauthorized").inc()
+            metrics.webhooks.labels("unauthorized").inc()
             code, reason = refused
             if code == 401:
                 challenge = [("WWW-Authenticate", 'Bearer realm="healer"')]
@@ -74,41 +93,26 @@ class WebhookIntake:
         try:
             body = self._read_body(environ)
             if body is None:
-                rt.metrics.webhooks.labels("too_large").inc()
-                limit = rt.config.max_body_bytes
+                metrics.webhooks.labels("too_large").inc()
+                limit = self._settings.max_body_bytes
                 return (
                     "413 REQUEST ENTITY TOO LARGE",
                     {"error": f"body larger than HEALER_MAX_BODY_BYTES={limit}"},
                     [],
                 )
-            alerts = parse_payload(body, rt.config.redactor)
+            alerts = parse_payload(body, self._redactor)
         except PayloadError as exc:
-            rt.metrics.webhooks.labels("invalid").inc()
+            metrics.webhooks.labels("invalid").inc()
             return "400 BAD REQUEST", {"error": str(exc)}, []
         try:
             return self._enqueue(alerts)
         except STORE_FAILURES as exc:
             # Nothing was recorded: a 5xx makes Alertmanager deliver it again later.
-            rt.metrics.webhooks.labels("unavailable").inc()
+            metrics.webhooks.labels("unavailable").inc()
             return "503 SERVICE UNAVAILABLE", store_unavailable(exc), [("Retry-After", "5")]
 
-    def _enqueue(self, alerts: list[Any]) -> Answer:
-        rt = self._rt
-        result = rt.store.ingest(alerts, rt.config.mode, rt.clock.now())
-        rt.metrics.webhooks.labels("accepted").inc(result.accepted)
-        rt.metrics.webhooks.labels("duplicate").inc(result.duplicates)
-        if result.created or result.requeued:
-            rt.note_intake()
-            rt.workers.wake(len(result.created) + len(result.requeued))
-        try:
-            for incident_id in result.resolved:
-                incident = rt.store.get(incident_id)
-                if incident is not None and incident.status is IncidentStatus.RESOLVED:
-                    rt.notifier.notify(incident, "resolved")
-        except StoreError as exc:
-            # The alerts are recorded: a 5xx now would make Alertmanager's retry a
-            # duplicate. The housekeeper queues any follow-up that was missed here.
-            log.warning("resolved follow-ups wait for the housekeeper: %s", exc)
+    def _enqueue(self, alerts: list[Alert]) -> Answer:
+        result = self._intake.accept(alerts, self._mode)
         return (
             "200 OK",
             {
@@ -126,7 +130,7 @@ class WebhookIntake:
 
         PayloadError when Content-Length is not a number or the body breaks off.
         """
-        limit = self._rt.config.max_body_bytes
+        limit = self._settings.max_body_bytes
         length = environ.get("CONTENT_LENGTH") or ""
         # Servers hand headers over as latin-1 text: "²" passes isdigit() but not int().
         if length and not (length.isascii() and length.isdigit()):

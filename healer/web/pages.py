@@ -17,14 +17,14 @@ from fleet.facts import ContainerFacts
 from healer.errors import HealerError, StoreError
 from healer.model import IncidentStatus, iso
 from healer.notify.view import duration_text, safe_url
-from healer.runtime import Runtime
+from healer.web.context import ReadSide
 
 bp = Blueprint("pages", __name__)
 
 
-def runtime() -> Runtime:
-    rt: Runtime = current_app.extensions["healer"]
-    return rt
+def read_side() -> ReadSide:
+    side: ReadSide = current_app.extensions["healer.read"]
+    return side
 
 
 RECENT = 25
@@ -80,21 +80,20 @@ def _attention_first(
 
 @bp.get("/")
 def status_page() -> str:
-    rt = runtime()
+    rt = read_side()
     try:
-        containers = rt.docker.list_managed(rt.config.selector)
+        containers = rt.containers.list_managed(rt.selector)
         docker_error = ""
     except HealerError as exc:
         containers, docker_error = [], str(exc)
-    quarantined = {q.container: q for q in rt.store.quarantined()}
-    open_incidents = rt.store.open_incidents()
+    quarantined = {q.container: q for q in rt.incidents.quarantined()}
+    open_incidents = rt.incidents.open_incidents()
     open_by_container = {i.container: i for i in reversed(open_incidents)}
     flagged = set(quarantined) | set(open_by_container)
     containers = _attention_first(containers, flagged)
-    recent = rt.store.list_incidents(limit=RECENT)
+    recent = rt.incidents.list_incidents(limit=RECENT)
     return render_template(
         "status.html",
-        config=rt.config,
         containers=containers,
         attention=[c for c in containers if c.needs_attention or c.name in flagged],
         docker_error=docker_error,
@@ -103,7 +102,7 @@ def status_page() -> str:
         open_by_container=open_by_container,
         recent=recent,
         healed_recent=sum(1 for i in recent if i.status is IncidentStatus.HEALED),
-        outbox_depth=rt.store.outbox_depth(),
+        outbox_depth=rt.incidents.outbox_depth(),
         iso=iso,
         now=rt.clock.now(),
     )
@@ -111,30 +110,28 @@ def status_page() -> str:
 
 @bp.get(f"/incidents/{INCIDENT_ID}")
 def incident_page(incident_id: int) -> tuple[str, int]:
-    rt = runtime()
-    incident = rt.store.get(incident_id)
+    rt = read_side()
+    incident = rt.incidents.get(incident_id)
     if incident is None:
         return render_template("not_found.html", what=f"incident #{incident_id}"), 404
     return (
-        render_template(
-            "incident.html", incident=incident, config=rt.config, iso=iso, now=rt.clock.now()
-        ),
+        render_template("incident.html", incident=incident, iso=iso, now=rt.clock.now()),
         200,
     )
 
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    rt = runtime()
-    workers_ok = rt.workers.alive()
+    rt = read_side()
+    workers_ok = rt.workers_alive()
     # A store that cannot write loses nothing (intake answers 503, incidents wait), but
     # nothing moves either: the probe says so, with SQLite's reason.
     try:
-        rt.store.check_writable(rt.clock.now())
+        rt.incidents.check_writable(rt.clock.now())
         store_error = ""
         depths: dict[str, int | None] = {
-            "queue_depth": rt.store.queue_depth(),
-            "outbox_depth": rt.store.outbox_depth(),
+            "queue_depth": rt.incidents.queue_depth(),
+            "outbox_depth": rt.incidents.outbox_depth(),
         }
     except StoreError as exc:
         store_error = str(exc)
@@ -144,16 +141,16 @@ def healthz() -> tuple[Response, int]:
         "status": "ok" if ok else "degraded",
         "workers_alive": workers_ok,
         "store": store_error or "ok",
-        "docker_up": rt.docker.ping(),
+        "docker_up": rt.containers.ping(),
         **depths,
-        "mode": rt.config.mode.value,
+        "mode": rt.mode.value,
     }
     return jsonify(body), 200 if ok else 503
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    rt = runtime()
-    rt.metrics.queue_depth.set(rt.store.queue_depth())
-    rt.metrics.outbox_depth.set(rt.store.outbox_depth())
-    return Response(generate_latest(rt.registry), mimetype=CONTENT_TYPE_LATEST)
+    rt = read_side()
+    rt.metrics.queue_depth.set(rt.incidents.queue_depth())
+    rt.metrics.outbox_depth.set(rt.incidents.outbox_depth())
+    return Response(generate_latest(rt.metrics.registry), mimetype=CONTENT_TYPE_LATEST)

@@ -20,11 +20,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from healer.app import create_app
+from healer.app import create_app, runtime_of
 from healer.config import HealerConfig, load_config
+from healer.dependencies import Dependencies
 from healer.model import Incident
 from healer.runtime import Runtime
-from healer.wiring import Dependencies, build
+from healer.wiring import build
 from testbed.healer_proc import TOKEN, healer_env
 from testbed.processes import REPO, wait_until
 
@@ -74,17 +75,8 @@ def build_healer(data_dir: Path, start_workers: bool = True, **overrides: str) -
     """A healer app on real parts with its data in `data_dir`; `close_healer` undoes it."""
     config = load_config({**os.environ, **healer_env(data_dir, **overrides)}, dotenv_file=None)
     deps = build(config)
-    app = create_app(
-        config,
-        docker=deps.docker,
-        store=deps.store,
-        diagnoser=deps.diagnoser,
-        notifier=deps.notifier,
-        clock=deps.clock,
-        metrics=deps.metrics,
-        start_workers=start_workers,
-    )
-    return Healer(app, config, app.extensions["healer"], deps)
+    app = create_app(deps, start_workers=start_workers)
+    return Healer(app, config, runtime_of(app), deps)
 
 
 def close_healer(healer: Healer) -> None:

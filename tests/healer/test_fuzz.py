@@ -398,7 +398,7 @@ def read_calls(draw: st.DrawFn) -> tuple[str, str, str, str, bool]:
 
 
 def refusals_counted(healer: Healer, result: str) -> float:
-    value = healer.runtime.registry.get_sample_value(
+    value = healer.runtime.metrics.registry.get_sample_value(
         "healer_webhook_alerts_total", {"result": result}
     )
     return value or 0.0

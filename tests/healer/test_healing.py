@@ -161,7 +161,7 @@ def test_a_crash_looping_container_is_quarantined_and_not_restarted_again(
     assert cleared.status_code == 403
     cleared = healer.client.post(
         f"/api/quarantine/{c.name}/clear",
-        headers={"Authorization": f"Bearer {healer.config.webhook_token}"},
+        headers={"Authorization": f"Bearer {healer.config.web.webhook_token}"},
     )
     assert cleared.status_code == 200
     assert healer.client.get("/api/quarantine").get_json()["quarantined"] == []

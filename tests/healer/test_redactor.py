@@ -7,7 +7,8 @@ import json
 
 from markupsafe import escape
 
-from healer.config import SECRET_KEYS, load_config
+from healer.config import load_config
+from healer.config_sources import SECRET_KEYS
 from healer.redact import REDACTED
 from healer.redactor import NO_SECRETS, Redactor
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -15,7 +16,7 @@ import requests
 from testbed.alerts import firing, payload
 from testbed.containers import ContainerFactory, starts_since, wait_for_state
 from testbed.healer_proc import TOKEN, healer_env, start_healer
-from testbed.processes import wait_until
+from testbed.processes import REPO, free_port, python_module, start_service, wait_until
 from tests.healer.conftest import run_cli
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -173,3 +174,35 @@ def test_a_second_serve_on_the_same_data_directory_exits_with_one_line_naming_it
         assert requests.get(f"{after_crash.url}/healthz", timeout=5).status_code == 200
     finally:
         after_crash.stop()
+
+
+def test_serve_listen_flag_overrides_healer_listen(tmp_path: Path) -> None:
+    flag_port, env_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        **healer_env(tmp_path / "data"),
+        "HEALER_LISTEN": f"127.0.0.1:{env_port}",
+    }
+    service = start_service(
+        "healer-listen",
+        python_module("healer", "serve", "--listen", f"127.0.0.1:{flag_port}"),
+        port=flag_port,
+        log_dir=tmp_path,
+        ready_url=f"http://127.0.0.1:{flag_port}/healthz",
+        env=env,
+        timeout=30,
+    )
+    try:
+        assert requests.get(f"http://127.0.0.1:{flag_port}/healthz", timeout=5).status_code == 200
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{env_port}/healthz", timeout=2)
+    finally:
+        service.stop()
+
+
+def test_a_bad_listen_flag_stops_serve_with_one_line(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "serve", "--listen", "nowhere", timeout=30)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "--listen 'nowhere'" in line and "HOST:PORT" in line

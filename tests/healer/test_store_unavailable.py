@@ -69,7 +69,7 @@ def test_a_full_disk_answers_503_and_the_same_delivery_succeeds_once_there_is_ro
     assert retried.status == 200
     assert retried.json()["accepted"] == 1  # the failed attempt left nothing behind
     assert healer.runtime.store.count_incidents() == 2
-    counted = healer.runtime.registry.get_sample_value(
+    counted = healer.runtime.metrics.registry.get_sample_value(
         "healer_webhook_alerts_total", {"result": "unavailable"}
     )
     assert counted == 1

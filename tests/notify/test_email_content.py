@@ -204,7 +204,7 @@ def test_no_secret_of_the_installation_ever_leaves_in_an_email(
         outbox.store,
         # Evidence is redacted when gathered; these arrive by other roads.
         log_lines=(f"Authorization: Bearer {TOKEN}",),
-        annotations={"summary": f"token {TOKEN} and password {outbox.config.email_app_password}"},
+        annotations={"summary": f"token {TOKEN} and password {outbox.config.smtp.password}"},
         diagnosis=Diagnosis(
             category=Category.CONFIGURATION,
             root_cause=f"The model repeated the token {TOKEN}",
@@ -216,7 +216,7 @@ def test_no_secret_of_the_installation_ever_leaves_in_an_email(
     outbox.notifier.notify(incident, "incident")
     (received,) = server.wait_for(1)
     raw = received.message.as_string()
-    for secret in (TOKEN, outbox.config.email_app_password):
+    for secret in (TOKEN, outbox.config.smtp.password):
         assert secret not in raw
         assert secret not in received.part("html") and secret not in received.part("plain")
     assert "[REDACTED]" in received.part("html")

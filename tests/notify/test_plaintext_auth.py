@@ -67,8 +67,8 @@ def test_an_explicit_opt_in_allows_a_trusted_plain_relay(
 ) -> None:
     server = smtp_server(security="none")
     config = load_config({"HEALER_DATA_DIR": str(tmp_path), **smtp_env(server)}, dotenv_file=None)
-    assert config.smtp_allow_plaintext_auth
-    SmtpTransport(SmtpSettings.from_config(config)).send(
+    assert config.smtp.allow_plaintext_auth
+    SmtpTransport(config.smtp).send(
         MailRenderer(sender=USER, recipients=TO, redactor=NO_SECRETS).test_message(
             "t", now=time.time()
         )
