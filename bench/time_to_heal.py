@@ -17,6 +17,9 @@ SMTP server. For each profile, a managed container is stopped (`docker stop
 Side by side: Docker's own `restart: on-failure` recovery of the same kind of
 container (the floor), and a bare `docker start` (Docker's start time), so the
 healer's own share can be separated from Docker's.
+
+Why one file over 300 lines: the chain, the stage clock and the table belong to
+one run.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Plain frozen values passed between the pipeline steps. Anything that crosses
 into JSON (the API, the store, the email) goes through `to_dict`, so the
 contract field names live here and nowhere else.
+
+Why one file over 300 lines: these are a dozen small value types that refer to
+each other (an Incident holds the rest); split, each would import most others.
 """
 
 from __future__ import annotations

@@ -9,11 +9,12 @@ reissued; a concluded incident is only notified.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from healer.actions import verify
 from healer.clock import Clock
 from healer.config import HealerConfig
+from healer.dependencies import Dependencies
 from healer.docker_port import DockerPort
 from healer.errors import DockerActionError, DockerUnavailableError
 from healer.evidence import gather
@@ -38,15 +39,15 @@ log = logging.getLogger(__name__)
 FRESH_SECONDS = 1.0
 
 
-@dataclass
 class IncidentProcessor:
-    config: HealerConfig
-    docker: DockerPort
-    store: Store
-    diagnoser: Diagnoser
-    notifier: Notifier
-    clock: Clock
-    metrics: HealerMetrics
+    def __init__(self, deps: Dependencies) -> None:
+        self.config: HealerConfig = deps.config
+        self.docker: DockerPort = deps.docker
+        self.store: Store = deps.store
+        self.diagnoser: Diagnoser = deps.diagnoser
+        self.notifier: Notifier = deps.notifier
+        self.clock: Clock = deps.clock
+        self.metrics: HealerMetrics = deps.metrics
 
     def process(self, incident: Incident) -> Incident:
         """Run (or resume) the pipeline for one claimed incident.

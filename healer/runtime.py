@@ -32,15 +32,7 @@ class Runtime:
         self.clock = deps.clock
         self.metrics = deps.metrics
         self.last_intake = -1e9
-        self.processor = IncidentProcessor(
-            config=self.config,
-            docker=self.docker,
-            store=self.store,
-            diagnoser=deps.diagnoser,
-            notifier=self.notifier,
-            clock=self.clock,
-            metrics=self.metrics,
-        )
+        self.processor = IncidentProcessor(deps)
         self.workers = IncidentWorkers(
             self.store,
             self.processor.process,

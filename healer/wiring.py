@@ -15,7 +15,7 @@ from healer.dependencies import Dependencies
 from healer.diagnosis.service import DiagnosisService
 from healer.docker_port import DockerAdapter
 from healer.metrics import HealerMetrics
-from healer.notify.outbox import OutboxNotifier
+from healer.notify.channels import outbox_from_config
 from healer.store import Store
 
 
@@ -37,7 +37,7 @@ def build(config: HealerConfig, environ: Mapping[str, str] | None = None) -> Dep
         diagnoser=DiagnosisService.from_settings(
             config.llm, metrics=metrics, redactor=config.redactor
         ),
-        notifier=OutboxNotifier.from_config(config, store=store, clock=clock, metrics=metrics),
+        notifier=outbox_from_config(config, store=store, clock=clock, metrics=metrics),
         clock=clock,
         metrics=metrics,
     )

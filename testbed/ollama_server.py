@@ -18,6 +18,9 @@ Any model name is accepted and served by the one loaded model. It is not a
 product component and not a general Ollama replacement.
 
     python -m testbed.ollama_server --model PATH --listen 127.0.0.1:PORT
+
+Why one file over 300 lines: one small HTTP server, its request parsing and its
+streaming answers, kept together as the stand-in it is.
 """
 
 from __future__ import annotations

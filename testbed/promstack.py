@@ -19,6 +19,9 @@ starts both binaries on free ports and stops them afterwards:
 
 As a pytest fixture: `with prom_stack(...) as stack: yield stack`.
 `promtool(...)`/`amtool(...)` run the offline checkers and return their result.
+
+Why one file over 300 lines: rendering both configs and running both binaries
+share the profile and the port plumbing; tests, demo and benches use it whole.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ one alerts.log line. A single sender thread then delivers what is due:
 Delivery is at least once: a healer killed between the server's "250 OK" and
 the row's update sends that message again after a restart, with the same
 Message-ID so mail clients can fold the copy.
+
+Why one file over 300 lines: it is one sender thread's state machine (due,
+held, grouped, sent, retried, failed); its steps read best side by side.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from healer.clock import Clock
-from healer.config import HealerConfig
 from healer.metrics import HealerMetrics
 from healer.model import Incident
 from healer.notify.alerts_log import AlertsLog, incident_record
@@ -38,13 +40,9 @@ from healer.notify.delivery import (
     Receipt,
     TransientDeliveryError,
 )
-from healer.notify.eml import EmlFolder
 from healer.notify.grouping import Candidate, Plan, plan
-from healer.notify.mail import EmailChannel, MailRenderer, MailTransport
 from healer.notify.outbox_store import OutboxItem
 from healer.notify.settings import OutboxSettings
-from healer.notify.slack import SlackChannel
-from healer.notify.smtp import SmtpTransport
 from healer.notify.view import (
     ViewSettings,
     digest_view,
@@ -61,21 +59,6 @@ FOLLOW_UPS = frozenset({"resolved", "update"})
 
 IDLE_POLL_SECONDS = 1.0
 HOLD_POLL_SECONDS = 0.25  # while a storm or a follow-up is held back
-
-
-def email_channel(config: HealerConfig, clock: Clock) -> EmailChannel:
-    """SMTP when credentials are configured, else the .eml folder (the embedded default)."""
-    renderer = MailRenderer(
-        sender=config.smtp.sender, recipients=config.smtp.recipients, redactor=config.redactor
-    )
-    transport: MailTransport
-    undelivered = None
-    if config.smtp.configured:
-        transport = SmtpTransport(config.smtp)
-        undelivered = EmlFolder(config.outbox_dir / "undelivered")
-    else:
-        transport = EmlFolder(config.outbox_dir)
-    return EmailChannel(renderer, transport, now=clock.now, undelivered=undelivered)
 
 
 class OutboxNotifier:
@@ -104,37 +87,6 @@ class OutboxNotifier:
         self._wakeup = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-
-    @classmethod
-    def from_config(
-        cls, config: HealerConfig, *, store: Store, clock: Clock, metrics: HealerMetrics
-    ) -> OutboxNotifier:
-        view_settings = ViewSettings.from_config(config)
-        channels: list[Channel] = [email_channel(config, clock)]
-        if config.slack_webhook_url:
-            channels.append(
-                SlackChannel(
-                    config.slack_webhook_url,
-                    timeout=config.smtp.timeout_seconds,
-                    redactor=config.redactor,
-                )
-            )
-        notes = []
-        if not config.smtp.configured:
-            notes.append(
-                "email: no SMTP credentials (EMAIL_FROM, EMAIL_TO and EMAIL_APP_PASSWORD); "
-                f"each email is written as an .eml file to {config.outbox_dir}"
-            )
-        return cls(
-            store,
-            channels,
-            view_settings=view_settings,
-            alerts_log=AlertsLog(config.alerts_log, config.redactor),
-            clock=clock,
-            metrics=metrics,
-            settings=config.outbox,
-            startup_notes=notes,
-        )
 
     @property
     def channels(self) -> Mapping[str, Channel]:

@@ -6,6 +6,9 @@ every channel (HTML email, plain text, Slack, the storm digest) words it the
 same way. Everything here is pure; the templates only lay it out.
 
 All text in a view is data, never markup: the templates escape it.
+
+Why one file over 300 lines: the incident view and the digest view share their
+phrases, colours and safe-URL rules; one place keeps every channel worded alike.
 """
 
 from __future__ import annotations

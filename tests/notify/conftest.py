@@ -27,6 +27,7 @@ from healer.model import (
     Source,
     Verification,
 )
+from healer.notify.channels import outbox_from_config
 from healer.notify.outbox import OutboxNotifier
 from healer.notify.outbox_store import OutboxItem
 from healer.store import Store
@@ -134,9 +135,7 @@ def outbox_factory(tmp_path: Path) -> Iterator[OutboxFactory]:
         config = load_config(settings, dotenv_file=None)
         store = Store(config.database)
         metrics = HealerMetrics(CollectorRegistry())
-        notifier = OutboxNotifier.from_config(
-            config, store=store, clock=SystemClock(), metrics=metrics
-        )
+        notifier = outbox_from_config(config, store=store, clock=SystemClock(), metrics=metrics)
         outbox = Outbox(config, store, notifier, metrics)
         made.append(outbox)
         if start:
