@@ -88,6 +88,8 @@ def cmd_serve(config: HealerConfig, args: argparse.Namespace) -> int:
     from healer import datalock
     from healer.serve import serve  # waitress is only needed here
 
+    if config.database_url:
+        return serve(config)  # replicas share PostgreSQL: nothing to hold alone
     try:
         lock = datalock.hold(config.data_dir)
     except ConfigError as exc:
@@ -226,9 +228,9 @@ def cmd_test_email(config: HealerConfig, args: argparse.Namespace) -> int:
 
 
 def cmd_clear_quarantine(config: HealerConfig, args: argparse.Namespace) -> int:
-    from healer.store import Store
+    from healer.store import SqliteStore
 
-    store = Store(config.database)
+    store = SqliteStore(config.database)
     try:
         cleared = store.clear_quarantine(args.container)
         entries = store.quarantined()

@@ -38,6 +38,8 @@ class HealerConfig:
 
     mode: Mode
     data_dir: Path
+    # "" = SQLite in data_dir (the embedded default); postgresql://… = the shared store
+    database_url: str = field(repr=False)
     selector: LabelSelector
     critical_services: frozenset[str]
     monitoring_interval_seconds: float
@@ -69,6 +71,7 @@ class HealerConfig:
         return {
             "HEALER_WEBHOOK_TOKEN": self.web.webhook_token or "",
             "HEALER_READ_TOKEN": self.web.read_token or "",
+            "HEALER_DATABASE_URL": self.database_url,
             "EMAIL_APP_PASSWORD": self.smtp.password,
             "OPENAI_API_KEY": self.llm.openai_api_key,
             "SLACK_WEBHOOK_URL": self.slack_webhook_url,
@@ -115,6 +118,7 @@ def load_config(
     return HealerConfig(
         mode=mode,
         data_dir=Path(s["HEALER_DATA_DIR"]),
+        database_url=v.database_url(s, "HEALER_DATABASE_URL"),
         selector=selector,
         critical_services=parse_name_list(s["CRITICAL_SERVICES"]),
         monitoring_interval_seconds=v.seconds(s, "MONITORING_INTERVAL_SECONDS", minimum=0.1),
@@ -194,6 +198,7 @@ def describe(config: HealerConfig) -> dict[str, Any]:
         "mode": config.mode.value,
         "managed_label": str(config.selector),
         "data_dir": str(config.data_dir),
+        "store": "postgresql (shared)" if config.database_url else f"sqlite {config.database}",
         "auth": "bearer token" if config.web.webhook_token else "NONE (insecure)",
         "read_auth": "bearer token or basic" if config.web.read_token else "none (open)",
         "llm": config.llm.backend,

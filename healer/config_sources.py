@@ -16,6 +16,7 @@ DEFAULTS: dict[str, str] = {
     "HEALER_LISTEN": "0.0.0.0:9418",
     "HEALER_MODE": "check",
     "HEALER_DATA_DIR": "./data",
+    "HEALER_DATABASE_URL": "",
     "HEALER_INSECURE_NO_AUTH": "false",
     "MANAGED_LABEL": DEFAULT_MANAGED_LABEL,
     "CRITICAL_SERVICES": "",
@@ -61,6 +62,8 @@ SECRET_KEYS = frozenset(
     {
         "HEALER_WEBHOOK_TOKEN",
         "HEALER_READ_TOKEN",
+        # may carry the database password
+        "HEALER_DATABASE_URL",
         "EMAIL_APP_PASSWORD",
         "OPENAI_API_KEY",
         "SLACK_WEBHOOK_URL",

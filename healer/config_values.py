@@ -159,3 +159,11 @@ def plaintext_auth(s: Mapping[str, str]) -> bool:
             "SMTP_ALLOW_PLAINTEXT_AUTH=true for a relay you trust"
         )
     return allowed
+
+
+def database_url(s: Mapping[str, str], key: str) -> str:
+    """ "" for the embedded SQLite store, or a PostgreSQL URL for the shared one."""
+    text = s.get(key, "").strip()
+    if text and not text.startswith(("postgresql://", "postgres://")):
+        raise fail(key, text, "expected a postgresql://user:password@host:port/database URL")
+    return text

@@ -16,7 +16,16 @@ from healer.diagnosis.service import DiagnosisService
 from healer.docker_port import DockerAdapter
 from healer.metrics import HealerMetrics
 from healer.notify.channels import outbox_from_config
-from healer.store import Store
+from healer.store import SqliteStore, Store
+
+
+def open_store(config: HealerConfig) -> Store:
+    """SQLite in HEALER_DATA_DIR, or the PostgreSQL store HEALER_DATABASE_URL names."""
+    if config.database_url:
+        from healer.store.postgres import PostgresStore  # psycopg only when it is used
+
+        return PostgresStore(config.database_url)
+    return SqliteStore(config.database)
 
 
 def build(config: HealerConfig, environ: Mapping[str, str] | None = None) -> Dependencies:
@@ -29,7 +38,7 @@ def build(config: HealerConfig, environ: Mapping[str, str] | None = None) -> Dep
     def api() -> docker.APIClient:
         return docker_client(env).api
 
-    store = Store(config.database)
+    store = open_store(config)
     return Dependencies(
         config=config,
         docker=DockerAdapter(api, config.redactor),

@@ -28,7 +28,7 @@ IDLE_POLL_SECONDS = 1.0
 PACE_SECONDS = 0.02
 MAX_PACE_SECONDS = 0.1
 # A claim lasts this long unless renewed; renewed every third of it while work goes on.
-LEASE_SECONDS = 60.0
+LEASE_SECONDS = 20.0
 # An incident the store interrupted is retried after this long.
 STORE_RETRY_SECONDS = 5.0
 
@@ -65,7 +65,9 @@ class IncidentWorkers:
 
     def start(self) -> int:
         """Resume what a crash left behind, then start the threads; returns resumed count."""
-        resumed = self._store.requeue_interrupted(self.owner)
+        # A store shared with other replicas may hold their work in progress: what a
+        # dead replica left is adopted when its lease runs out, never taken at start.
+        resumed = 0 if self._store.shared else self._store.requeue_interrupted(self.owner)
         if resumed:
             log.info("resuming %d incident(s) interrupted by a restart", resumed)
         for n in range(self._threads_wanted):

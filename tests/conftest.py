@@ -11,6 +11,7 @@ import pytest
 
 from fleet.docker_env import docker_client
 from testbed.containers import ContainerFactory
+from testbed.postgres import PgServer, pg_server
 
 REPO = Path(__file__).resolve().parents[1]
 TESTBED = REPO / ".testbed"
@@ -57,3 +58,10 @@ def daemon_owned_by_testbed() -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests that restart dockerd kill every container; they go last so nothing else is disturbed.
     items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgServer]:
+    """A real PostgreSQL server for the session (the shared store's engine)."""
+    with pg_server() as server:
+        yield server

@@ -24,8 +24,11 @@ held, grouped, sent, retried, failed); its steps read best side by side.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,6 +59,9 @@ log = logging.getLogger(__name__)
 # Follow-ups thread under the incident's first email and wait until it has left:
 # "resolved" when its alert resolves, "update" when a held incident was decided again.
 FOLLOW_UPS = frozenset({"resolved", "update"})
+# Longer than any one delivery takes (SMTP_TIMEOUT_SECONDS is 20 by default): a sender
+# that dies mid-send lets another send the item after this long (at least once).
+SEND_LEASE_SECONDS = 120.0
 
 IDLE_POLL_SECONDS = 1.0
 HOLD_POLL_SECONDS = 0.25  # while a storm or a follow-up is held back
@@ -86,6 +92,8 @@ class OutboxNotifier:
         self._startup_notes = tuple(startup_notes)
         self._wakeup = threading.Event()
         self._stop = threading.Event()
+        # Who holds an item while sending it: replicas sharing a store never both send it.
+        self._sender = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._thread: threading.Thread | None = None
 
     @property
@@ -283,6 +291,9 @@ class OutboxNotifier:
         # A server's answer is outside text too (an SMTP reply, Slack's body): it is
         # cleaned before the store, the incident's steps or the log see it.
         clean = self._view_settings.redactor.clean
+        now = self._clock.now()
+        if not self._store.outbox_claim(item.id, self._sender, now + SEND_LEASE_SECONDS, now):
+            return  # another replica is sending it
         try:
             receipt = channel.deliver(self._envelope(item))
         except TransientDeliveryError as exc:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from healer.store.db import SqliteDatabase
+from healer.store.db import Database, Row
 
 
 class _GroupChangedError(Exception):
@@ -33,7 +32,7 @@ class OutboxItem:
     digest_id: int | None = None
 
 
-class OutboxRecords(SqliteDatabase):
+class OutboxRecords(Database):
     def outbox_add(
         self,
         *,
@@ -48,8 +47,9 @@ class OutboxRecords(SqliteDatabase):
         """Queue a notification once per dedupe key; None when it was queued already."""
         with self._tx() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO outbox (incident_id, kind, channel, dedupe_key, created_at,"
-                " next_attempt_at, payload, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (incident_id, kind, channel, dedupe_key, created_at,"
+                " next_attempt_at, payload, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING RETURNING id",
                 (
                     incident_id,
                     kind,
@@ -61,14 +61,29 @@ class OutboxRecords(SqliteDatabase):
                     (payload.get("view") or {}).get("opened_epoch", now),
                 ),
             )
-            return int(cursor.lastrowid or 0) if cursor.rowcount == 1 else None
+            row = cursor.fetchone()
+            return None if row is None else int(row["id"])
+
+    def outbox_claim(self, item_id: int, sender: str, until: float, now: float) -> bool:
+        """Hold a pending item for `sender` until `until`; False when another holds it."""
+        with self._tx() as db:
+            return (
+                db.execute(
+                    "UPDATE outbox SET lease_until = :until, lease_owner = :sender"
+                    " WHERE id = :id AND status = 'pending'"
+                    " AND (lease_until < :now OR lease_owner = :sender)",
+                    {"until": until, "sender": sender, "id": item_id, "now": now},
+                ).rowcount
+                == 1
+            )
 
     def outbox_items(self, *, limit: int = 100) -> list[OutboxItem]:
         rows = self._query("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))
         return [self._outbox_item(r) for r in rows]
 
     def outbox_depth(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")[0][0])
+        rows = self._query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+        return int(rows[0]["n"])
 
     def outbox_due_refs(self, now: float) -> list[tuple[int, str]]:
         """(id, channel) of every pending item due now: the sender's cheap first look,
@@ -78,19 +93,22 @@ class OutboxRecords(SqliteDatabase):
             " ORDER BY id",
             (now,),
         )
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [(int(r["id"]), str(r["channel"])) for r in rows]
 
     def outbox_storm_candidates(self, channel: str) -> list[tuple[int, int, float, float]]:
         """(id, incident_id, opened_epoch, next_attempt_at) of pending, never-attempted
         incident notifications on `channel`: what the storm grouping looks at."""
         rows = self._query(
             "SELECT id, incident_id,"
-            " COALESCE(opened_at, created_at),"
+            " COALESCE(opened_at, created_at) AS opened,"
             " next_attempt_at FROM outbox WHERE status = 'pending' AND channel = ?"
             " AND kind = 'incident' AND attempts = 0 AND incident_id IS NOT NULL ORDER BY id",
             (channel,),
         )
-        return [(int(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
+        return [
+            (int(r["id"]), int(r["incident_id"]), float(r["opened"]), float(r["next_attempt_at"]))
+            for r in rows
+        ]
 
     def outbox_get(self, ids: Sequence[int]) -> list[OutboxItem]:
         """The pending items among `ids`, in id order."""
@@ -107,8 +125,10 @@ class OutboxRecords(SqliteDatabase):
         return found
 
     def outbox_next_due(self) -> float | None:
-        rows = self._query("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
-        return None if rows[0][0] is None else float(rows[0][0])
+        rows = self._query(
+            "SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'pending'"
+        )
+        return None if rows[0]["due"] is None else float(rows[0]["due"])
 
     def outbox_for_incident(self, incident_id: int) -> list[OutboxItem]:
         rows = self._query("SELECT * FROM outbox WHERE incident_id = ? ORDER BY id", (incident_id,))
@@ -134,13 +154,15 @@ class OutboxRecords(SqliteDatabase):
         try:
             with self._tx() as db:
                 cursor = db.execute(
-                    "INSERT OR IGNORE INTO outbox (incident_id, kind, channel, dedupe_key,"
-                    " created_at, next_attempt_at, payload) VALUES (NULL, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO outbox (incident_id, kind, channel, dedupe_key,"
+                    " created_at, next_attempt_at, payload) VALUES (NULL, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT DO NOTHING RETURNING id",
                     (kind, channel, dedupe_key, now, now, json.dumps(payload)),
                 )
-                if cursor.rowcount != 1:
+                created = cursor.fetchone()
+                if created is None:
                     return None
-                digest_id = int(cursor.lastrowid or 0)
+                digest_id = int(created["id"])
                 changed = db.execute(
                     "UPDATE outbox SET status = 'grouped', digest_id = ?"  # noqa: S608 - marks
                     f" WHERE status = 'pending' AND id IN ({marks})",
@@ -188,7 +210,7 @@ class OutboxRecords(SqliteDatabase):
                 (member_status, attempts, last_error, sent_at, message_id, message_id, item_id),
             )
 
-    def _outbox_item(self, r: sqlite3.Row) -> OutboxItem:
+    def _outbox_item(self, r: Row) -> OutboxItem:
         return OutboxItem(
             id=r["id"],
             incident_id=r["incident_id"],

@@ -1,92 +1,69 @@
-"""The SQLite connection every room of the store shares, and its one error boundary.
+"""What every room of the store needs from its database engine, and nothing more.
 
-One connection guarded by a lock serves the whole process: intake, workers and
-the API all make short transactions, and SQLite in WAL mode commits one in well
-under a millisecond. Other processes (the `status` and `clear-quarantine` CLI)
-open the same file safely; `busy_timeout` makes them wait rather than fail.
-SQLite's errors leave here as StoreError, the one kind callers handle.
+Rooms (intake, incidents, reads, queue, quarantine, the outbox's rows) write
+their SQL once, in the portable subset SQLite and PostgreSQL share (`?`
+placeholders or `:name` ones, `ON CONFLICT DO NOTHING`, `RETURNING id`), and
+read rows by column name. An engine (sqlite_db.py, postgres_db.py) supplies
+transactions, reads and the one error boundary: its errors leave as StoreError.
+Write transactions are serialized, one at a time across every process that
+shares the store, so each room's read-then-write steps need no further locking.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
-from healer.errors import StoreError
-from healer.store.schema import MIGRATIONS, POST_MIGRATION, SCHEMA
+Params = Sequence[Any] | Mapping[str, Any]
 
 
-class SqliteDatabase:
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=10.0
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a crash of this process (kill -9); only a
-        # power cut can lose the last transactions, which Alertmanager re-sends.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        with self._lock:
-            self._db.executescript(SCHEMA)
-            self._migrate()
+class Row(Protocol):
+    """A result row, read by column name (sqlite3.Row and psycopg's dict rows)."""
 
-    def _migrate(self) -> None:
-        for table, column, decl in MIGRATIONS:
-            have = {r["name"] for r in self._db.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-        self._db.executescript(POST_MIGRATION)
+    def __getitem__(self, key: str) -> Any: ...
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Tx(Protocol):
+    """A write transaction in progress."""
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor: ...
+
+
+class Database:
+    """The base every room extends; an engine class provides the three methods."""
+
+    # True when other healer processes may use the same store at the same time
+    # (PostgreSQL): then no process may assume it alone left work half done.
+    shared = False
+
+    def _tx(self) -> AbstractContextManager[Tx]:
+        """One write transaction, serialized with every other writer of the store."""
+        raise NotImplementedError
+
+    def _query(self, sql: str, params: Params = ()) -> list[Row]:
+        raise NotImplementedError
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction. SQLite's errors (disk full, I/O error, locked past the
-        busy timeout) leave here as StoreError, the one kind callers handle."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"store cannot write: {exc}") from exc
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise StoreError(f"store cannot write: {exc}") from exc
-            except BaseException:
-                self._rollback()
-                raise
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return list(self._db.execute(sql, params).fetchall())
-            except sqlite3.Error as exc:
-                raise StoreError(f"store cannot read: {exc}") from exc
+        raise NotImplementedError
 
     def check_writable(self, now: float) -> None:
         """Raise StoreError unless a transaction commits now (the /healthz probe)."""
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)", (now,))
+            db.execute(
+                "INSERT INTO health (id, at) VALUES (1, ?)"
+                " ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                (now,),
+            )
 
     def prune_alert_keys(self, older_than: float) -> int:
         with self._tx() as db:

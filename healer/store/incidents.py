@@ -7,29 +7,28 @@ join an open one, resolutions); the pipeline records each step before the next.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from healer.model import Decision, Diagnosis, IncidentStatus, Mode, Verification
-from healer.store.db import SqliteDatabase
+from healer.store.db import Database, Tx
 
 
-class IncidentRecords(SqliteDatabase):
+class IncidentRecords(Database):
     def set_mode(self, incident_id: int, mode: Mode, now: float) -> None:
         self._update(incident_id, now, mode=mode.value)
 
     def last_concluded(self, container: str, exclude_id: int) -> tuple[str, float] | None:
         """(status, closed_at) of the container's most recent other concluded incident."""
         rows = self._query(
-            "SELECT status, COALESCE(closed_at, updated_at) FROM incidents"
+            "SELECT status, COALESCE(closed_at, updated_at) AS ended FROM incidents"
             " WHERE container = ? AND concluded = 1 AND id != ? ORDER BY id DESC LIMIT 1",
             (container, exclude_id),
         )
-        return (str(rows[0][0]), float(rows[0][1])) if rows else None
+        return (str(rows[0]["status"]), float(rows[0]["ended"])) if rows else None
 
     def _step(
         self,
-        db: sqlite3.Connection,
+        db: Tx,
         incident_id: int,
         at: float,
         step: str,
@@ -121,7 +120,7 @@ class IncidentRecords(SqliteDatabase):
             " AND started_at >= ? ORDER BY started_at",
             (container, since),
         )
-        return [float(r[0]) for r in rows]
+        return [float(r["started_at"]) for r in rows]
 
     def incidents_in_flight(self, opened_from: float, opened_to: float) -> list[int]:
         """Incidents opened in the window whose pipeline has not finished yet."""
@@ -129,7 +128,7 @@ class IncidentRecords(SqliteDatabase):
             "SELECT id FROM incidents WHERE stage != 'done' AND opened_at BETWEEN ? AND ?",
             (opened_from, opened_to),
         )
-        return [int(r[0]) for r in rows]
+        return [int(r["id"]) for r in rows]
 
     def resolutions_untold(self, since: float) -> list[int]:
         """Incidents resolved since `since` after their first email went out, whose
@@ -142,4 +141,4 @@ class IncidentRecords(SqliteDatabase):
             " AND o.kind = 'resolved') ORDER BY i.id",
             (since,),
         )
-        return [int(r[0]) for r in rows]
+        return [int(r["id"]) for r in rows]

@@ -8,11 +8,11 @@ status) change nothing.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from healer.model import Alert, Mode
+from healer.store.db import Row, Tx
 from healer.store.incidents import IncidentRecords
 from healer.store.schema import OPEN, SERVE
 
@@ -59,7 +59,7 @@ class IntakeRecords(IncidentRecords):
         with self._tx() as db:
             for alert in alerts:
                 cursor = db.execute(
-                    "INSERT OR IGNORE INTO alert_keys VALUES (?, ?, ?, ?)",
+                    "INSERT INTO alert_keys VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (alert.fingerprint, alert.starts_at, alert.status, now),
                 )
                 if cursor.rowcount == 0:
@@ -89,7 +89,7 @@ class IntakeRecords(IncidentRecords):
                 cursor = db.execute(
                     "INSERT INTO incidents (container, alertname, fingerprint, starts_at, status,"
                     " mode, stage, opened_at, alert, updated_at, owner, lease_until)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
                     (
                         alert.container,
                         alert.alertname,
@@ -104,7 +104,7 @@ class IntakeRecords(IncidentRecords):
                         now + reserve_seconds,
                     ),
                 )
-                incident_id = int(cursor.lastrowid or 0)
+                incident_id = int(cursor.fetchone()["id"])
                 self._step(db, incident_id, now, "intake", f"{alert.alertname} firing")
                 created.append(incident_id)
         return IngestResult(
@@ -116,7 +116,7 @@ class IntakeRecords(IncidentRecords):
             requeued=tuple(requeued),
         )
 
-    def _attach(self, db: sqlite3.Connection, live: sqlite3.Row, alert: Alert, now: float) -> None:
+    def _attach(self, db: Tx, live: Row, alert: Alert, now: float) -> None:
         related = json.loads(live["related"])
         related.append(alert.alertname)
         db.execute(
@@ -125,9 +125,7 @@ class IntakeRecords(IncidentRecords):
         )
         self._step(db, live["id"], now, "related_alert", alert.alertname)
 
-    def _redecide(
-        self, db: sqlite3.Connection, live: sqlite3.Row, alert: Alert, now: float
-    ) -> bool:
+    def _redecide(self, db: Tx, live: Row, alert: Alert, now: float) -> bool:
         """A restartable alert joined `live`: it becomes the alert acted on. A held incident
         is queued again at once (True); one in progress is decided again when its round
         ends. The diagnosis is redone on fresh evidence; attempts so far still count."""
@@ -181,7 +179,7 @@ class IntakeRecords(IncidentRecords):
             )
             return True
 
-    def _resolve(self, db: sqlite3.Connection, alert: Alert, now: float) -> list[int]:
+    def _resolve(self, db: Tx, alert: Alert, now: float) -> list[int]:
         rows = db.execute(
             "SELECT id, status, concluded FROM incidents WHERE fingerprint = ? AND starts_at = ?",
             (alert.fingerprint, alert.starts_at),

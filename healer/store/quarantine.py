@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from healer.store.db import SqliteDatabase
+from healer.store.db import Database
 
 
 @dataclass(frozen=True)
@@ -15,12 +15,12 @@ class QuarantineEntry:
     incident_id: int | None
 
 
-class QuarantineRecords(SqliteDatabase):
+class QuarantineRecords(Database):
     def quarantine(self, container: str, reason: str, incident_id: int | None, now: float) -> bool:
         """Quarantine a container; False when it already was (no second escalation)."""
         with self._tx() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?)",
+                "INSERT INTO quarantine VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (container, now, reason, incident_id),
             )
             return cursor.rowcount == 1

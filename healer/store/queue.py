@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from healer.model import Incident
-from healer.store.db import SqliteDatabase
+from healer.store.db import Database
 from healer.store.schema import SERVE
 
 
-class WorkQueue(SqliteDatabase):
+class WorkQueue(Database):
     def get(self, incident_id: int) -> Incident | None:  # provided by IncidentReads
         raise NotImplementedError
 
@@ -88,4 +88,5 @@ class WorkQueue(SqliteDatabase):
             ).rowcount
 
     def queue_depth(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM incidents WHERE stage = 'queued'")[0][0])
+        rows = self._query("SELECT COUNT(*) AS n FROM incidents WHERE stage = 'queued'")
+        return int(rows[0]["n"])

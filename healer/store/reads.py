@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -19,14 +18,14 @@ from healer.model import (
     Step,
     Verification,
 )
-from healer.store.db import SqliteDatabase
+from healer.store.db import Database, Row
 from healer.store.schema import OPEN
 
 # SQLite's default limit on parameters in one statement is 999.
 _CHUNK = 500
 
 
-class IncidentReads(SqliteDatabase):
+class IncidentReads(Database):
     """Incidents are loaded in a constant number of queries per page: the rows, then
     the actions, steps and notifications of all of them at once (one query each)."""
 
@@ -62,7 +61,7 @@ class IncidentReads(SqliteDatabase):
         )
 
     def count_incidents(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM incidents")[0][0])
+        return int(self._query("SELECT COUNT(*) AS n FROM incidents")[0]["n"])
 
     def _load(self, sql: str, params: Sequence[Any]) -> list[Incident]:
         rows = self._query(sql, params)
@@ -80,8 +79,8 @@ class IncidentReads(SqliteDatabase):
             for r in rows
         ]
 
-    def _children(self, table: str, order: str, ids: Sequence[int]) -> dict[int, list[sqlite3.Row]]:
-        found: dict[int, list[sqlite3.Row]] = defaultdict(list)
+    def _children(self, table: str, order: str, ids: Sequence[int]) -> dict[int, list[Row]]:
+        found: dict[int, list[Row]] = defaultdict(list)
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -95,10 +94,10 @@ class IncidentReads(SqliteDatabase):
 
 
 def _incident(
-    row: sqlite3.Row,
-    actions: Iterable[sqlite3.Row],
-    steps: Iterable[sqlite3.Row],
-    notifications: Iterable[sqlite3.Row],
+    row: Row,
+    actions: Iterable[Row],
+    steps: Iterable[Row],
+    notifications: Iterable[Row],
 ) -> Incident:
     return Incident(
         id=int(row["id"]),

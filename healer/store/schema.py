@@ -1,4 +1,5 @@
-"""The SQLite schema, and the columns added to it after the first release."""
+"""The schema (written for SQLite, translated for PostgreSQL), and the columns added
+after the first release."""
 
 from __future__ import annotations
 
@@ -116,7 +117,21 @@ MIGRATIONS = (
     # processing: the claim holds until then (renewed while work goes on); queued:
     # not before then (a retry after the store failed)
     ("incidents", "lease_until", "REAL NOT NULL DEFAULT 0"),
+    # several healers share a PostgreSQL store: a sender holds an item while it sends
+    ("outbox", "lease_until", "REAL NOT NULL DEFAULT 0"),
+    ("outbox", "lease_owner", "TEXT NOT NULL DEFAULT ''"),
 )
 POST_MIGRATION = """
 CREATE INDEX IF NOT EXISTS incidents_claim ON incidents (stage, owner, lease_until, id);
 """
+
+
+def postgres(ddl: str) -> str:
+    """The same DDL in PostgreSQL's types: SQLite's REAL is an 8-byte float (PostgreSQL's
+    REAL is 4 bytes), ids are 64-bit, and a table needs no WITHOUT ROWID."""
+    return (
+        ddl.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+        .replace(" REAL", " DOUBLE PRECISION")
+        .replace(" INTEGER", " BIGINT")
+        .replace(") WITHOUT ROWID;", ");")
+    )

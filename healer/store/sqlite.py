@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from healer.notify.outbox_store import OutboxRecords
-from healer.store.intake import IntakeRecords
-from healer.store.quarantine import QuarantineRecords
-from healer.store.queue import WorkQueue
-from healer.store.reads import IncidentReads
+from healer.store.rooms import Store
+from healer.store.sqlite_db import SqliteDatabase
 
 
-class Store(IntakeRecords, IncidentReads, WorkQueue, QuarantineRecords, OutboxRecords):
-    """All of the healer's durable state. Consumers hold it through the narrow views in
-    `healer.store.ports`; a second engine implements those, not this class."""
+class SqliteStore(SqliteDatabase, Store):
+    """The default: one healer process per data directory (serve holds its lock)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from healer.store import Store
+from healer.store import SqliteStore
 from testbed.containers import ContainerFactory, wait_for_state
 from tests.healer.conftest import run_cli
 
@@ -31,7 +31,7 @@ def test_test_email_without_credentials_writes_an_eml_file_and_says_where(tmp_pa
 
 
 def test_clear_quarantine_lets_the_healer_restart_the_container_again(tmp_path: Path) -> None:
-    store = Store(tmp_path / "data" / "healer.db")
+    store = SqliteStore(tmp_path / "data" / "healer.db")
     store.quarantine("prod-web-01", "crash loop", None, 1.0)
     store.close()
     cleared = run_cli(tmp_path, "clear-quarantine", "prod-web-01")

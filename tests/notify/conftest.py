@@ -30,7 +30,7 @@ from healer.model import (
 from healer.notify.channels import outbox_from_config
 from healer.notify.outbox import OutboxNotifier
 from healer.notify.outbox_store import OutboxItem
-from healer.store import Store
+from healer.store import SqliteStore, Store
 from testbed.processes import wait_until
 from testbed.slack import SlackReceiver, running_slack_receiver
 from testbed.smtp import CertPair, SmtpServer, make_cert
@@ -133,7 +133,7 @@ def outbox_factory(tmp_path: Path) -> Iterator[OutboxFactory]:
             **env,
         }
         config = load_config(settings, dotenv_file=None)
-        store = Store(config.database)
+        store = SqliteStore(config.database)
         metrics = HealerMetrics(CollectorRegistry())
         notifier = outbox_from_config(config, store=store, clock=SystemClock(), metrics=metrics)
         outbox = Outbox(config, store, notifier, metrics)

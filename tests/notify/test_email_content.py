@@ -13,7 +13,7 @@ from healer.notify.delivery import Envelope
 from healer.notify.mail import MailRenderer
 from healer.notify.view import ViewSettings, incident_view
 from healer.redactor import NO_SECRETS
-from healer.store import Store
+from healer.store import SqliteStore
 from testbed.smtp import Received
 from tests.notify.conftest import (
     HOSTILE_LOG,
@@ -167,7 +167,7 @@ def test_hostile_alert_labels_cannot_inject_headers_or_links(
 def test_the_subject_says_what_broke_and_what_the_healer_did(
     tmp_path: object, kwargs: dict[str, object], subject: str
 ) -> None:
-    store = Store(":memory:")
+    store = SqliteStore(":memory:")
     try:
         msg = rendered(record_incident(store, **kwargs))  # type: ignore[arg-type]
     finally:
@@ -176,7 +176,7 @@ def test_the_subject_says_what_broke_and_what_the_healer_did(
 
 
 def test_the_diagnosis_says_when_it_came_from_the_llm() -> None:
-    store = Store(":memory:")
+    store = SqliteStore(":memory:")
     diagnosis = Diagnosis(
         category=Category.CONFIGURATION,
         root_cause="A required variable DATABASE_URL is missing.",
@@ -224,7 +224,7 @@ def test_no_secret_of_the_installation_ever_leaves_in_an_email(
 
 
 def test_message_ids_are_stable_per_incident_and_distinct_between_incidents() -> None:
-    store = Store(":memory:")
+    store = SqliteStore(":memory:")
     try:
         first = record_incident(store)
         second = record_incident(store, container="prod-app-01")
