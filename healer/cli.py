@@ -172,7 +172,7 @@ def cmd_status(config: HealerConfig, args: argparse.Namespace) -> int:
 
     deps = build(config)
     try:
-        managed = deps.docker.list_managed(config.selector)
+        managed = deps.hosts.list_managed(config.selector)
         quarantined = {q.container for q in deps.store.quarantined()}
         open_by_container = {i.container: i for i in deps.store.open_incidents()}
     finally:
@@ -209,7 +209,7 @@ def cmd_ask(config: HealerConfig, args: argparse.Namespace) -> int:
 
     deps = build(config)
     try:
-        snapshot = deps.docker.list_managed(config.selector)
+        snapshot = deps.hosts.list_managed(config.selector)
         backend = make_backend(config.llm)
         reply = answer(args.question, snapshot, backend=backend, timeout=config.llm.timeout_seconds)
     finally:

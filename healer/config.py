@@ -21,6 +21,7 @@ from healer.actions import VerifySettings
 from healer.config_sources import gather_settings
 from healer.diagnosis.service import LLMSettings
 from healer.errors import ConfigError
+from healer.hosts import HostSpec
 from healer.model import Mode
 from healer.notify.settings import OutboxSettings
 from healer.notify.smtp import SmtpSettings
@@ -40,6 +41,9 @@ class HealerConfig:
     data_dir: Path
     # "" = SQLite in data_dir (the embedded default); postgresql://… = the shared store
     database_url: str = field(repr=False)
+    # () = one host, DOCKER_HOST; else every alert names its host in this map
+    docker_hosts: tuple[HostSpec, ...]
+    docker_tls_dir: Path | None  # <dir>/<host>/{ca,cert,key}.pem for tcp:// hosts
     selector: LabelSelector
     critical_services: frozenset[str]
     monitoring_interval_seconds: float
@@ -119,6 +123,8 @@ def load_config(
         mode=mode,
         data_dir=Path(s["HEALER_DATA_DIR"]),
         database_url=v.database_url(s, "HEALER_DATABASE_URL"),
+        docker_hosts=v.docker_hosts(s, "HEALER_DOCKER_HOSTS"),
+        docker_tls_dir=Path(s["HEALER_DOCKER_TLS_DIR"]) if s["HEALER_DOCKER_TLS_DIR"] else None,
         selector=selector,
         critical_services=parse_name_list(s["CRITICAL_SERVICES"]),
         monitoring_interval_seconds=v.seconds(s, "MONITORING_INTERVAL_SECONDS", minimum=0.1),
@@ -198,6 +204,7 @@ def describe(config: HealerConfig) -> dict[str, Any]:
         "mode": config.mode.value,
         "managed_label": str(config.selector),
         "data_dir": str(config.data_dir),
+        "docker_hosts": [h.name for h in config.docker_hosts] or "DOCKER_HOST",
         "store": "postgresql (shared)" if config.database_url else f"sqlite {config.database}",
         "auth": "bearer token" if config.web.webhook_token else "NONE (insecure)",
         "read_auth": "bearer token or basic" if config.web.read_token else "none (open)",

@@ -17,6 +17,8 @@ DEFAULTS: dict[str, str] = {
     "HEALER_MODE": "check",
     "HEALER_DATA_DIR": "./data",
     "HEALER_DATABASE_URL": "",
+    "HEALER_DOCKER_HOSTS": "",
+    "HEALER_DOCKER_TLS_DIR": "",
     "HEALER_INSECURE_NO_AUTH": "false",
     "MANAGED_LABEL": DEFAULT_MANAGED_LABEL,
     "CRITICAL_SERVICES": "",

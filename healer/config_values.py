@@ -12,6 +12,7 @@ from fleet import listen
 from fleet.selector import LabelSelector, SelectorError
 from healer.config_sources import SECRET_KEYS
 from healer.errors import ConfigError
+from healer.hosts import HostSpec, parse_hosts
 
 T = TypeVar("T")
 
@@ -167,3 +168,10 @@ def database_url(s: Mapping[str, str], key: str) -> str:
     if text and not text.startswith(("postgresql://", "postgres://")):
         raise fail(key, text, "expected a postgresql://user:password@host:port/database URL")
     return text
+
+
+def docker_hosts(s: Mapping[str, str], key: str) -> tuple[HostSpec, ...]:
+    try:
+        return parse_hosts(s.get(key, ""))
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {exc}") from None

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 from healer.clock import Clock
 from healer.config import HealerConfig
-from healer.docker_port import DockerPort
+from healer.hosts import DockerHosts
 from healer.metrics import HealerMetrics
 from healer.ports import Diagnoser, Notifier
 from healer.store import Store
@@ -35,7 +35,7 @@ class Closable(Protocol):
 @dataclass(frozen=True)
 class Dependencies:
     config: HealerConfig
-    docker: DockerPort
+    hosts: DockerHosts  # the Docker hosts by name (one, unnamed, without a host map)
     store: Store
     diagnoser: Diagnoser
     notifier: Notifier

@@ -13,8 +13,8 @@ import logging
 import threading
 
 from healer.clock import Clock
-from healer.docker_port import DockerPort
 from healer.errors import HealerError
+from healer.hosts import DockerHosts
 from healer.metrics import HealerMetrics
 from healer.policy import PolicySettings
 from healer.ports import Notifier
@@ -35,7 +35,7 @@ class Housekeeper:
         self,
         policy: PolicySettings,
         store: Store,
-        docker: DockerPort,
+        hosts: DockerHosts,
         clock: Clock,
         metrics: HealerMetrics,
         notifier: Notifier,
@@ -44,7 +44,7 @@ class Housekeeper:
     ) -> None:
         self._policy = policy
         self._store = store
-        self._docker = docker
+        self._hosts = hosts
         self._clock = clock
         self._metrics = metrics
         self._notifier = notifier
@@ -58,7 +58,9 @@ class Housekeeper:
         released = []
         for entry in self._store.quarantined():
             try:
-                facts = self._docker.find(entry.container)
+                host, _, name = entry.container.rpartition("/")  # see quarantine_key
+                port = self._hosts.port(host)
+                facts = port.find(name) if port is not None else None
             except HealerError:
                 continue  # Docker unreachable: decide next time
             if (

@@ -31,6 +31,7 @@ class IntakeStore(Protocol):
         *,
         owner: str = SERVE,
         reserve_seconds: float = 0.0,
+        host_of: Callable[[Alert], str] = ...,
     ) -> IngestResult: ...
 
     def get(self, incident_id: int) -> Incident | None: ...
@@ -44,6 +45,7 @@ class AlertIntake:
         metrics: HealerMetrics,
         clock: Clock,
         *,
+        host_of: Callable[[Alert], str] = lambda alert: "",
         on_queued: Callable[[int], None] = lambda count: None,
     ) -> None:
         self._store = store
@@ -51,6 +53,7 @@ class AlertIntake:
         self._metrics = metrics
         self._clock = clock
         self._on_queued = on_queued
+        self._host_of = host_of
 
     def accept(
         self,
@@ -63,7 +66,9 @@ class AlertIntake:
         """Record `alerts` (StoreError when the store cannot write: nothing was recorded),
         queue the "resolved" follow-ups, and wake workers for new and re-opened incidents."""
         now = self._clock.now()
-        result = self._store.ingest(alerts, mode, now, owner=owner, reserve_seconds=reserve_seconds)
+        result = self._store.ingest(
+            alerts, mode, now, owner=owner, reserve_seconds=reserve_seconds, host_of=self._host_of
+        )
         self._metrics.webhooks.labels("accepted").inc(result.accepted)
         self._metrics.webhooks.labels("duplicate").inc(result.duplicates)
         queued = len(result.created) + len(result.requeued)

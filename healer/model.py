@@ -379,6 +379,7 @@ class Incident:
     # on it (its labels and container id) instead of the alert that opened the incident.
     acting_alert: Alert | None = None
     rounds: int = 1  # how many times the incident was decided (a held one is re-decided)
+    host: str = ""  # the Docker host it is about ("" = the one host, without a host map)
 
     @property
     def severity(self) -> str:
@@ -396,6 +397,7 @@ class Incident:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "host": self.host or None,
             "container": self.container,
             "alertname": self.alertname,
             "status": self.status.value,

@@ -18,6 +18,7 @@ from healer.dependencies import Dependencies
 from healer.docker_port import DockerPort
 from healer.errors import DockerActionError, DockerUnavailableError
 from healer.evidence import gather
+from healer.hosts import DockerHosts, quarantine_key
 from healer.metrics import HealerMetrics
 from healer.model import (
     Category,
@@ -42,7 +43,7 @@ FRESH_SECONDS = 1.0
 class IncidentProcessor:
     def __init__(self, deps: Dependencies) -> None:
         self.config: HealerConfig = deps.config
-        self.docker: DockerPort = deps.docker
+        self.hosts: DockerHosts = deps.hosts
         self.store: Store = deps.store
         self.diagnoser: Diagnoser = deps.diagnoser
         self.notifier: Notifier = deps.notifier
@@ -104,10 +105,15 @@ class IncidentProcessor:
         if not incident.container:
             self._about_the_stack(incident, settings)
             return
+        docker = self.hosts.port(incident.host)
+        if docker is None:
+            self._unknown_host(incident)
+            return
+        key = quarantine_key(incident.host, incident.container)
         # Evidence (always fresh: a resumed incident looks at the container as it is now).
         t = clock.now()
         evidence = gather(
-            self.docker,
+            docker,
             name=incident.container,
             container_id=alert.labels.get("container_id", ""),
             now=t,
@@ -151,7 +157,7 @@ class IncidentProcessor:
             if action.result == "pending":
                 # The healer died between recording a restart and its result.
                 if evidence.facts is not None:
-                    verification = self._verify(incident, evidence.facts.id)
+                    verification = self._verify(incident, docker, evidence.facts.id)
                 else:
                     verification = Verification(
                         ok=False,
@@ -174,17 +180,17 @@ class IncidentProcessor:
             if verification is not None and not verification.ok and attempts > 0:
                 clock.sleep(self.config.verify.backoff_seconds * 2 ** (attempts - 1))
             if evidence.facts is not None:
-                facts = self.docker.inspect(evidence.facts.id)
+                facts = docker.inspect(evidence.facts.id)
             elif decision is None and clock.now() - evidence.collected_at < FRESH_SECONDS:
                 facts = None  # looked for it a moment ago and it was not there
             else:
-                facts = self.docker.find(incident.container)
+                facts = docker.find(incident.container)
             window_start = clock.now() - self.config.policy.crashloop_window_seconds
-            previous = store.last_concluded(incident.container, incident.id)
+            previous = store.last_concluded(incident.container, incident.id, host=incident.host)
             history = History(
-                restarts_in_window=len(store.restarts_since(incident.container, window_start)),
+                restarts_in_window=len(store.restarts_since(key, window_start)),
                 attempts_this_incident=attempts,
-                quarantined=store.is_quarantined(incident.container),
+                quarantined=store.is_quarantined(key),
                 failed_at=(
                     previous[1]
                     if previous
@@ -195,9 +201,7 @@ class IncidentProcessor:
             )
             decision = decide(alert, facts, history, settings, advice)
             if decision.quarantine:
-                first = store.quarantine(
-                    incident.container, decision.reason, incident.id, clock.now()
-                )
+                first = store.quarantine(key, decision.reason, incident.id, clock.now())
                 if not first:
                     decision = Decision(
                         restart=False,
@@ -212,7 +216,7 @@ class IncidentProcessor:
             if not decision.restart or facts is None:
                 break
             attempts += 1
-            verification = self._restart_and_verify(incident, facts.id, attempts)
+            verification = self._restart_and_verify(incident, docker, key, facts.id, attempts)
 
         status = decision.status
         if status is IncidentStatus.OPEN and self._get(incident.id).resolved_at is not None:
@@ -229,6 +233,17 @@ class IncidentProcessor:
             status.value,
             decision.reason,
         )
+
+    def _unknown_host(self, incident: Incident) -> None:
+        """An alert about a host the map does not know: recorded, told, never acted on."""
+        now = self.clock.now()
+        decision = Decision(
+            restart=False, status=IncidentStatus.SKIPPED, reason=self.hosts.refusal(incident.host)
+        )
+        self.store.save_decision(incident.id, decision, now)
+        self.store.add_step(incident.id, now, "decision", decision.reason)
+        self.store.conclude(incident.id, decision.status, now)
+        self.metrics.incidents.labels(decision.status.value).inc()
 
     def _about_the_stack(self, incident: Incident, settings: PolicySettings) -> None:
         """An alert about no single container (the daemon, the exporter, the healer itself):
@@ -259,13 +274,13 @@ class IncidentProcessor:
         self.metrics.incidents.labels(status.value).inc()
 
     def _restart_and_verify(
-        self, incident: Incident, container_id: str, attempt: int
+        self, incident: Incident, docker: DockerPort, key: str, container_id: str, attempt: int
     ) -> Verification:
         clock, store = self.clock, self.store
         t = clock.now()
-        store.begin_action(incident.id, incident.container, attempt, "restart", t)
+        store.begin_action(incident.id, key, attempt, "restart", t)
         try:
-            self.docker.restart(container_id, self.config.verify.restart_timeout_seconds)
+            docker.restart(container_id, self.config.verify.restart_timeout_seconds)
         except (DockerActionError, DockerUnavailableError) as exc:
             store.finish_action(incident.id, attempt, "error", str(exc), clock.now())
             self.metrics.restarts.labels("error").inc()
@@ -282,12 +297,12 @@ class IncidentProcessor:
         store.finish_action(incident.id, attempt, "ok", "", clock.now())
         self.metrics.restarts.labels("ok").inc()
         self._step(incident, "restart", f"attempt {attempt} issued", t)
-        return self._verify(incident, container_id)
+        return self._verify(incident, docker, container_id)
 
-    def _verify(self, incident: Incident, container: str) -> Verification:
+    def _verify(self, incident: Incident, docker: DockerPort, container: str) -> Verification:
         t = self.clock.now()
         verification = verify(
-            self.docker,
+            docker,
             container,
             self.config.verify,
             self.clock,

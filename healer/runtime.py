@@ -26,7 +26,7 @@ class Runtime:
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
         self.config = deps.config
-        self.docker = deps.docker
+        self.hosts = deps.hosts
         self.store = deps.store
         self.notifier = deps.notifier
         self.clock = deps.clock
@@ -43,10 +43,15 @@ class Runtime:
             intake_busy=self.intake_busy,
         )
         self.intake = AlertIntake(
-            self.store, self.notifier, self.metrics, self.clock, on_queued=self._queued
+            self.store,
+            self.notifier,
+            self.metrics,
+            self.clock,
+            host_of=self.hosts.host_of,
+            on_queued=self._queued,
         )
         self.housekeeper = Housekeeper(
-            self.config.policy, self.store, self.docker, self.clock, self.metrics, self.notifier
+            self.config.policy, self.store, self.hosts, self.clock, self.metrics, self.notifier
         )
         self.metrics.quarantined.set(len(self.store.quarantined()))
         self.metrics.queue_depth.set(self.store.queue_depth())

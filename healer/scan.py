@@ -33,7 +33,7 @@ class ScanReport:
     resolved: int
 
 
-def synthetic_alert(facts: ContainerFacts, *, critical: bool, now: float) -> Alert:
+def synthetic_alert(facts: ContainerFacts, *, critical: bool, now: float, host: str = "") -> Alert:
     """The alert Prometheus would have sent for this container's current failure."""
     if facts.running:
         alertname = "ContainerUnhealthy"
@@ -44,7 +44,7 @@ def synthetic_alert(facts: ContainerFacts, *, critical: bool, now: float) -> Ale
         summary = f"{facts.name} is {facts.state} (exit code {facts.exit_code})"
         since = facts.finished_at or now
     return Alert(
-        fingerprint=f"{SCAN_PREFIX}{facts.short_id}:{alertname}",
+        fingerprint=f"{SCAN_PREFIX}{host + ':' if host else ''}{facts.short_id}:{alertname}",
         status="firing",
         labels={
             "alertname": alertname,
@@ -53,6 +53,7 @@ def synthetic_alert(facts: ContainerFacts, *, critical: bool, now: float) -> Ale
             "severity": "critical" if critical else "warning",
             "action": "restart",
             "source": "scan",
+            **({"host": host} if host else {}),
         },
         annotations={"summary": summary, "description": f"Found by a healer scan. {summary}."},
         starts_at=since,
@@ -61,20 +62,28 @@ def synthetic_alert(facts: ContainerFacts, *, critical: bool, now: float) -> Ale
 
 def scan_once(rt: Runtime, mode: Mode) -> ScanReport:
     config, now = rt.config, rt.clock.now()
-    managed = rt.docker.list_managed(config.selector)
+    by_host = rt.hosts.managed_by_host(config.selector)
+    managed = [f for _host, f in by_host]
     # "created" was never started by anyone: starting it is not healing.
-    failing = [f for f in managed if f.needs_attention and f.state not in ("created", "paused")]
+    failing = [
+        (host, f)
+        for host, f in by_host
+        if f.needs_attention and f.state not in ("created", "paused")
+    ]
     alerts = [
         synthetic_alert(
-            f, critical=is_critical(f.name, f.labels, config.critical_services), now=now
+            f,
+            critical=is_critical(f.name, f.labels, config.critical_services),
+            now=now,
+            host=host,
         )
-        for f in failing
+        for host, f in failing
     ]
-    by_name = {f.name: f for f in managed}
+    by_name = {(host, f.name): f for host, f in by_host}
     for incident in rt.store.open_incidents():
         if not incident.alert.fingerprint.startswith(SCAN_PREFIX) or not incident.concluded:
             continue
-        live = by_name.get(incident.container)
+        live = by_name.get((incident.host, incident.container))
         if live is None or not live.needs_attention:
             alert = incident.alert
             alerts.append(

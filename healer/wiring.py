@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import docker
+import docker.tls
 from prometheus_client import CollectorRegistry
 
 from fleet.docker_env import docker_client
@@ -14,9 +15,42 @@ from healer.config import HealerConfig
 from healer.dependencies import Dependencies
 from healer.diagnosis.service import DiagnosisService
 from healer.docker_port import DockerAdapter
+from healer.hosts import CircuitBreaker, DockerHosts, HostSpec
 from healer.metrics import HealerMetrics
 from healer.notify.channels import outbox_from_config
 from healer.store import SqliteStore, Store
+
+# A remote host answers a call within this, or counts as unreachable (its breaker opens
+# after three in a row): one host down never makes the others wait.
+HOST_TIMEOUT_SECONDS = 10
+
+
+def host_client(host: HostSpec, config: HealerConfig) -> Callable[[], docker.APIClient]:
+    """A client factory for one host of the map: unix://, tcp:// (mutual TLS when
+    HEALER_DOCKER_TLS_DIR/<host>/ holds ca.pem, cert.pem and key.pem) or ssh://."""
+
+    def make() -> docker.APIClient:
+        tls: docker.tls.TLSConfig | bool = False
+        certs = config.docker_tls_dir / host.name if config.docker_tls_dir else None
+        if host.endpoint.startswith("tcp://") and certs is not None and certs.is_dir():
+            tls = docker.tls.TLSConfig(
+                client_cert=(str(certs / "cert.pem"), str(certs / "key.pem")),
+                ca_cert=str(certs / "ca.pem"),
+                verify=True,
+            )
+        api = docker.APIClient(
+            base_url=host.endpoint.replace("tcp://", "https://" if tls else "http://", 1)
+            if host.endpoint.startswith("tcp://")
+            else host.endpoint,
+            version="auto",
+            timeout=HOST_TIMEOUT_SECONDS,
+            tls=tls,
+            use_ssh_client=host.endpoint.startswith("ssh://"),
+        )
+        api.trust_env = False  # never through an HTTP proxy (see fleet/docker_env.py)
+        return api
+
+    return make
 
 
 def open_store(config: HealerConfig) -> Store:
@@ -38,10 +72,23 @@ def build(config: HealerConfig, environ: Mapping[str, str] | None = None) -> Dep
     def api() -> docker.APIClient:
         return docker_client(env).api
 
+    if config.docker_hosts:
+        hosts = DockerHosts(
+            {
+                h.name: CircuitBreaker(
+                    h.name, DockerAdapter(host_client(h, config), config.redactor)
+                )
+                for h in config.docker_hosts
+            },
+            mapped=True,
+        )
+    else:
+        hosts = DockerHosts.single(DockerAdapter(api, config.redactor))
+
     store = open_store(config)
     return Dependencies(
         config=config,
-        docker=DockerAdapter(api, config.redactor),
+        hosts=hosts,
         store=store,
         diagnoser=DiagnosisService.from_settings(
             config.llm, metrics=metrics, redactor=config.redactor

@@ -147,6 +147,9 @@ class OutboxNotifier:
             log.warning("%s", note)
         for channel in self._channels.values():
             log.info("notifications: %s via %s", channel.name, channel.describe())
+        if not self._store.shared:
+            # Alone on this store: a send a crash interrupted is ours to retry now.
+            self._store.outbox_release_leases()
         waiting = self._store.outbox_depth()
         if waiting:
             log.info("outbox: %d notification(s) waiting from before; delivering", waiting)

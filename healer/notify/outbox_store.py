@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from healer.store.db import Database, Row
+from healer.database import Database, Row
 
 
 class _GroupChangedError(Exception):
@@ -76,6 +76,10 @@ class OutboxRecords(Database):
                 ).rowcount
                 == 1
             )
+
+    def outbox_release_leases(self) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET lease_until = 0, lease_owner = '' WHERE lease_until > 0")
 
     def outbox_items(self, *, limit: int = 100) -> list[OutboxItem]:
         rows = self._query("SELECT * FROM outbox ORDER BY id DESC LIMIT ?", (limit,))

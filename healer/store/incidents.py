@@ -9,20 +9,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from healer.database import Database, Tx
 from healer.model import Decision, Diagnosis, IncidentStatus, Mode, Verification
-from healer.store.db import Database, Tx
 
 
 class IncidentRecords(Database):
     def set_mode(self, incident_id: int, mode: Mode, now: float) -> None:
         self._update(incident_id, now, mode=mode.value)
 
-    def last_concluded(self, container: str, exclude_id: int) -> tuple[str, float] | None:
+    def last_concluded(
+        self, container: str, exclude_id: int, *, host: str = ""
+    ) -> tuple[str, float] | None:
         """(status, closed_at) of the container's most recent other concluded incident."""
         rows = self._query(
             "SELECT status, COALESCE(closed_at, updated_at) AS ended FROM incidents"
-            " WHERE container = ? AND concluded = 1 AND id != ? ORDER BY id DESC LIMIT 1",
-            (container, exclude_id),
+            " WHERE container = ? AND host = ? AND concluded = 1 AND id != ?"
+            " ORDER BY id DESC LIMIT 1",
+            (container, host, exclude_id),
         )
         return (str(rows[0]["status"]), float(rows[0]["ended"])) if rows else None
 

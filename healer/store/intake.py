@@ -8,11 +8,11 @@ status) change nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from healer.database import Row, Tx
 from healer.model import Alert, Mode
-from healer.store.db import Row, Tx
 from healer.store.incidents import IncidentRecords
 from healer.store.schema import OPEN, SERVE
 
@@ -36,6 +36,7 @@ class IntakeRecords(IncidentRecords):
         *,
         owner: str = SERVE,
         reserve_seconds: float = 0.0,
+        host_of: Callable[[Alert], str] = lambda alert: "",
     ) -> IngestResult:
         """Record a webhook's alerts in one transaction.
 
@@ -68,11 +69,12 @@ class IntakeRecords(IncidentRecords):
                 if alert.status == "resolved":
                     resolved.extend(self._resolve(db, alert, now))
                     continue
+                host = host_of(alert)
                 live = db.execute(
                     "SELECT id, related, mode, concluded, status FROM incidents"
-                    " WHERE container = ? AND (stage != 'done' OR status = ?)"
+                    " WHERE container = ? AND host = ? AND (stage != 'done' OR status = ?)"
                     " ORDER BY id DESC LIMIT 1",
-                    (alert.container, OPEN),
+                    (alert.container, host, OPEN),
                 ).fetchone()
                 # Same episode: an incident in progress or held open, in the same mode. One
                 # handled in check mode never absorbs an alert that arrives in heal mode:
@@ -88,8 +90,8 @@ class IntakeRecords(IncidentRecords):
                     continue
                 cursor = db.execute(
                     "INSERT INTO incidents (container, alertname, fingerprint, starts_at, status,"
-                    " mode, stage, opened_at, alert, updated_at, owner, lease_until)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
+                    " mode, stage, opened_at, alert, updated_at, owner, lease_until, host)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         alert.container,
                         alert.alertname,
@@ -102,6 +104,7 @@ class IntakeRecords(IncidentRecords):
                         now,
                         owner,
                         now + reserve_seconds,
+                        host,
                     ),
                 )
                 incident_id = int(cursor.fetchone()["id"])

@@ -25,8 +25,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from healer.database import Database, Params, Row, Tx
 from healer.errors import StoreError
-from healer.store.db import Database, Params, Row, Tx
 from healer.store.schema import MIGRATIONS, POST_MIGRATION, SCHEMA, postgres
 
 # pg_advisory_xact_lock key for "a writer of the healer's store" (any constant will do).

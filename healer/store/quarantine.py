@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from healer.store.db import Database
+from healer.database import Database
 
 
 @dataclass(frozen=True)

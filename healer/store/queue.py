@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from healer.database import Database
 from healer.model import Incident
-from healer.store.db import Database
 from healer.store.schema import SERVE
 
 
@@ -42,7 +42,8 @@ class WorkQueue(Database):
             row = db.execute(
                 f"SELECT id FROM incidents q WHERE {mine} AND q.id NOT IN ({skip})"  # noqa: S608 - ints
                 " AND NOT EXISTS (SELECT 1 FROM incidents p WHERE p.stage = 'processing'"
-                " AND p.container = q.container AND p.id != q.id AND p.lease_until >= :now)"
+                " AND p.container = q.container AND p.host = q.host AND p.id != q.id"
+                " AND p.lease_until >= :now)"
                 " ORDER BY q.id LIMIT 1",
                 {"now": now, "owner": owner},
             ).fetchone()

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from healer.database import Database, Row
 from healer.model import (
     ActionAttempt,
     Alert,
@@ -18,7 +19,6 @@ from healer.model import (
     Step,
     Verification,
 )
-from healer.store.db import Database, Row
 from healer.store.schema import OPEN
 
 # SQLite's default limit on parameters in one statement is 999.
@@ -133,6 +133,7 @@ def _incident(
         steps=tuple(Step(s["at"], s["step"], s["detail"], s["duration"]) for s in steps),
         acting_alert=_maybe(Alert.from_json, row["acting_alert"]),
         rounds=int(row["rounds"]),
+        host=row["host"],
     )
 
 

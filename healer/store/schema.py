@@ -118,6 +118,8 @@ MIGRATIONS = (
     # not before then (a retry after the store failed)
     ("incidents", "lease_until", "REAL NOT NULL DEFAULT 0"),
     # several healers share a PostgreSQL store: a sender holds an item while it sends
+    # the Docker host the incident is about ("" = the one host, without a host map)
+    ("incidents", "host", "TEXT NOT NULL DEFAULT ''"),
     ("outbox", "lease_until", "REAL NOT NULL DEFAULT 0"),
     ("outbox", "lease_owner", "TEXT NOT NULL DEFAULT ''"),
 )

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from healer.database import Database, Params, Row, Tx
 from healer.errors import StoreError
-from healer.store.db import Database, Params, Row, Tx
 from healer.store.schema import MIGRATIONS, POST_MIGRATION, SCHEMA
 
 

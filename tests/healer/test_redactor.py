@@ -18,6 +18,7 @@ SETTINGS = {
     "EMAIL_APP_PASSWORD": "abcd efgh ijkl mnop",
     "OPENAI_API_KEY": "oai-0123456789abcdef",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0AAA/B0BBB/xyzXYZ0123456789",
+    "HEALER_DATABASE_URL": "postgresql://healer:pg-pass-0123456789@db.internal:5432/healer",
 }
 
 
