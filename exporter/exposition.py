@@ -104,7 +104,6 @@ def _static_lines(entry: Entry) -> tuple[str, ...]:
         f"{'1.0' if f.health_status == h else '0.0'}\n"
         for h in HEALTH_STATUSES
     )
-    restarts = _go(f.restart_count)
     events = "".join(
         f'docker_container_events_total{{{c},event="{_esc(event)}"}} {_go(count)}\n'
         for event, count in entry.events
@@ -116,8 +115,7 @@ def _static_lines(entry: Entry) -> tuple[str, ...]:
         f"docker_container_health_failing_streak{{{c}}} {_go(f.failing_streak)}\n",
         f"docker_container_exit_code{{{c}}} {_go(f.exit_code)}\n",
         f"docker_container_oom_killed{{{c}}} {'1.0' if f.oom_killed else '0.0'}\n",
-        f"docker_container_restart_count{{{c}}} {restarts}\n"
-        f"docker_container_restart_sum{{{c}}} {restarts}\n",
+        f"docker_container_restart_count{{{c}}} {_go(f.restart_count)}\n",
         events,
         ""
         if f.started_at is None

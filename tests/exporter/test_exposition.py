@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 
 from prometheus_client import CollectorRegistry
@@ -100,3 +101,14 @@ def test_lines_of_an_unchanged_container_are_not_formatted_again() -> None:
     cache.set_usage(facts(7).id, Usage(cpu_seconds=1.0, memory_bytes=1.0, sampled_at=2))
     renderer.render()
     assert all(renderer._static[cid] is kept[cid] for cid in kept)
+
+
+def test_the_restart_count_is_one_plain_series_and_promtool_lint_accepts_it() -> None:
+    body = IncrementalRenderer(fleet(3)).render()
+    assert b"# TYPE docker_container_restart_count untyped\n" in body
+    assert b'docker_container_restart_count{container="web-1"} 2.0\n' in body
+    assert b"docker_container_restart_sum" not in body
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=body, capture_output=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
