@@ -61,8 +61,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from exporter.cache import ContainerCache, Entry
-from exporter.collector import ContainerCollector, container_families
+from exporter.collector import ContainerCollector
 from exporter.exposition import IncrementalRenderer
+from exporter.families import container_families
 from exporter.server import make_http_server
 from exporter.watcher import DockerWatcher
 from fleet.docker_env import docker_client
@@ -222,7 +223,7 @@ class BenchContainers:
 class NaiveCollector(Collector):
     """What a first exporter looks like: list + inspect every managed container per scrape.
 
-    It renders the exporter's own container families (exporter.collector), so both
+    It renders the exporter's own container families (exporter.families), so both
     sides publish the same series; it just builds them from the daemon on every
     scrape instead of from a cache. No CPU/memory usage (that would add a stats call
     per container and make the baseline slower still) and no event counters (it has
