@@ -62,6 +62,7 @@ from prometheus_client.registry import Collector
 
 from exporter.cache import ContainerCache, Entry
 from exporter.collector import ContainerCollector
+from exporter.docker_port import DockerAdapter
 from exporter.exposition import IncrementalRenderer
 from exporter.families import container_families
 from exporter.server import make_http_server
@@ -519,7 +520,8 @@ def render_only(
     prometheus_client's generate_latest, alternating so both share the conditions.
     """
     cache = ContainerCache()
-    DockerWatcher(api_factory, cache, LabelSelector.parse(MANAGED_LABEL), frozenset()).sync()
+    selector = LabelSelector.parse(MANAGED_LABEL)
+    DockerWatcher(DockerAdapter(api_factory), cache, selector, frozenset()).sync()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ContainerCollector(cache))
     writers: dict[str, Callable[[], bytes]] = {
