@@ -27,6 +27,10 @@ figures are split into memoised bodies (steady state) and freshly rendered ones.
 The exporter selects by `environment=production`, so other users' containers
 with that label on the same daemon are counted and published too (the report
 says how many it saw); the bench never touches them.
+
+One file of ~800 lines on purpose: it is one measurement, read top to bottom in
+the order it runs (containers, baseline, phases, report), and none of its parts
+is used by anything else; split up, the figures would lose the code beside them.
 """
 
 from __future__ import annotations
