@@ -46,6 +46,10 @@ def _esc(value: str) -> str:
     return value
 
 
+# A labelled family's line tails, by the samples they were written from (see _Format).
+Kept = dict[tuple[Sample, ...], tuple[str, ...]]
+
+
 class _One(Collector):
     def __init__(self, metric: Metric) -> None:
         self._metric = metric
@@ -60,16 +64,16 @@ class _Format:
 
     When `container` sorts first (every family but docker_container_info), a line is
     `name{container="..."` and a tail that does not depend on the container, e.g.
-    `,state="running"} 1.0\n`, so an entry's lines are one join of the tails, and a
-    labelled family keeps its tails by samples: they repeat (one-hot options, event
-    counts). Otherwise a str.format template puts the label values in sorted-name order.
+    `,state="running"} 1.0\n`, so an entry's lines are one join of the tails; the
+    tails of a labelled family's samples repeat (one-hot options, event counts) and
+    are kept by the renderer, in `kept`. Otherwise a str.format template puts the
+    label values in sorted-name order.
     """
 
     family: Family
     header: str  # `# HELP` and `# TYPE`, exactly as generate_latest writes them
     start: str  # `name{container="` (when container sorts first)
     container_first: bool
-    kept: dict[tuple[Sample, ...], tuple[str, ...]]
     template: str  # {0} the container, {1}… the other label values, then the value
 
     @classmethod
@@ -82,11 +86,10 @@ class _Format:
             generate_latest(_One(family.metric())).decode(),
             f'{family.name}{{container="',
             order[0] == 0,
-            {},
             f"{family.name}{{{{{labels}}}}} {{{len(names)}}}\n",
         )
 
-    def lines(self, container: str, entry: Entry) -> str:
+    def lines(self, container: str, entry: Entry, kept: Kept) -> str:
         """This family's lines for one entry; `container` is the escaped name."""
         family = self.family
         if family.value is not None:  # one sample, no labels of its own
@@ -105,17 +108,17 @@ class _Format:
                 ]
             )
         start = f'{self.start}{container}"'
-        return start + start.join(self.kept.get(samples) or self._keep(samples))
+        return start + start.join(kept.get(samples) or self._keep(samples, kept))
 
-    def _keep(self, samples: tuple[Sample, ...]) -> tuple[str, ...]:
+    def _keep(self, samples: tuple[Sample, ...], kept: Kept) -> tuple[str, ...]:
         names = self.family.labels
         tails = tuple(
             "".join([f',{n}="{_esc(v)}"' for n, v in zip(names, values, strict=True)])
             + f"}} {_number(value)}\n"
             for values, value in samples
         )
-        if len(self.kept) < _MAX_KEPT:  # a few dozen in practice; bounded all the same
-            self.kept[samples] = tails
+        if len(kept) < _MAX_KEPT:  # a few dozen in practice; bounded all the same
+            kept[samples] = tails
         return tails
 
 
@@ -125,14 +128,12 @@ FORMATS = tuple(_Format.of(family) for family in CONTAINER_FAMILIES)
 USAGE_FAMILIES = tuple(i for i, f in enumerate(CONTAINER_FAMILIES) if f.source == "usage")
 STATIC_FAMILIES = tuple(i for i, f in enumerate(CONTAINER_FAMILIES) if f.source == "facts")
 
-
-STATIC_FORMATS = tuple(FORMATS[i] for i in STATIC_FAMILIES)
-USAGE_FORMATS = tuple(FORMATS[i] for i in USAGE_FAMILIES)
+_Formats = tuple[tuple[_Format, Kept], ...]
 
 
-def _lines_of(formats: tuple[_Format, ...], entry: Entry) -> tuple[str, ...]:
+def _lines_of(formats: _Formats, entry: Entry) -> tuple[str, ...]:
     container = _esc(entry.facts.name)
-    return tuple([fmt.lines(container, entry) for fmt in formats])
+    return tuple([fmt.lines(container, entry, kept) for fmt, kept in formats])
 
 
 # Tuples rather than frozen dataclasses: one is made per changed container per render.
@@ -167,6 +168,9 @@ class IncrementalRenderer:
         self._cache = cache
         self._static: dict[str, _Static] = {}
         self._usage: dict[str, _Usage] = {}
+        kept: list[Kept] = [{} for _ in FORMATS]
+        self._static_formats = tuple((FORMATS[i], kept[i]) for i in STATIC_FAMILIES)
+        self._usage_formats = tuple((FORMATS[i], kept[i]) for i in USAGE_FAMILIES)
 
     def render(self) -> bytes:
         _, entries, state = self._cache.snapshot()
@@ -182,7 +186,7 @@ class IncrementalRenderer:
                     entry.events,
                     entry.critical,
                     entry.managed_value,
-                    _lines_of(STATIC_FORMATS, entry),
+                    _lines_of(self._static_formats, entry),
                 )
             static[cid] = kept
             for family, text in zip(STATIC_FAMILIES, kept.lines, strict=True):
@@ -194,7 +198,9 @@ class IncrementalRenderer:
                     or sample.usage is not entry.usage
                     or sample.name != entry.facts.name
                 ):
-                    sample = _Usage(entry.usage, entry.facts.name, _lines_of(USAGE_FORMATS, entry))
+                    sample = _Usage(
+                        entry.usage, entry.facts.name, _lines_of(self._usage_formats, entry)
+                    )
                 usage[cid] = sample
                 for family, text in zip(USAGE_FAMILIES, sample.lines, strict=True):
                     per_family[family].append(text)
