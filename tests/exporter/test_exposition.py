@@ -112,3 +112,32 @@ def test_the_restart_count_is_one_plain_series_and_promtool_lint_accepts_it() ->
         ["promtool", "check", "metrics"], input=body, capture_output=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# SPEC §3: metric names are contract (with the type each is declared as).
+CONTRACT = {
+    "docker_container_info": "gauge",
+    "docker_container_state": "gauge",
+    "docker_container_health_status": "gauge",
+    "docker_container_health_failing_streak": "gauge",
+    "docker_container_exit_code": "gauge",
+    "docker_container_oom_killed": "gauge",
+    "docker_container_restart_count": "untyped",
+    "docker_container_events_total": "counter",
+    "docker_container_started_at_seconds": "gauge",
+    "docker_container_finished_at_seconds": "gauge",
+    "docker_container_cpu_usage_seconds_total": "counter",
+    "docker_container_memory_usage_bytes": "gauge",
+    "docker_container_memory_limit_bytes": "gauge",
+    "docker_exporter_docker_up": "gauge",
+    "docker_exporter_last_sync_timestamp_seconds": "gauge",
+    "docker_exporter_events_received_total": "counter",
+    "docker_exporter_errors_total": "counter",
+    "docker_exporter_managed_containers": "gauge",
+}
+
+
+def test_exactly_the_contract_families_are_published_with_their_types() -> None:
+    body = IncrementalRenderer(fleet(2)).render().decode()
+    declared = dict(line.split()[2:4] for line in body.splitlines() if line.startswith("# TYPE "))
+    assert declared == CONTRACT
