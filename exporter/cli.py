@@ -7,15 +7,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
-import docker
 from prometheus_client import CollectorRegistry
 
 from exporter.cache import ContainerCache
 from exporter.collector import ContainerCollector
-from exporter.config import ConfigError, ExporterConfig, load_config
+from exporter.config import ExporterConfig, load_config
+from exporter.docker_port import ClientFactory, DockerAdapter
+from exporter.errors import ConfigError
 from exporter.server import create_wsgi_app, make_http_server
 from exporter.stats import StatsSampler
 from exporter.watcher import DockerWatcher
@@ -32,22 +33,22 @@ class Exporter:
         config: ExporterConfig,
         environ: Mapping[str, str],
         *,
-        api_factory: Callable[[], docker.APIClient] | None = None,
+        api_factory: ClientFactory | None = None,
     ) -> None:
         self.config = config
         self.cache = ContainerCache()
-        # The reference definition of every family; /metrics renders the same bytes
-        # incrementally (exporter/exposition.py), and tests compare the two.
+        # prometheus_client's rendering of the families (exporter/families.py), for
+        # in-process readers; /metrics renders the same bytes incrementally
+        # (exporter/exposition.py), and tests compare the two.
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(ContainerCollector(self.cache))
 
-        def default_api() -> docker.APIClient:
-            return docker_client(environ, max_pool_size=config.stats_concurrency + 4).api
-
-        api = api_factory or default_api
+        api = api_factory or (
+            lambda: docker_client(environ, max_pool_size=config.stats_concurrency + 4).api
+        )
 
         self.watcher = DockerWatcher(
-            api,
+            DockerAdapter(api),
             self.cache,
             config.selector,
             config.critical_services,
@@ -55,7 +56,7 @@ class Exporter:
         )
         self.sampler = (
             StatsSampler(
-                api,
+                DockerAdapter(api),
                 self.cache,
                 interval=config.stats_seconds,
                 concurrency=config.stats_concurrency,

@@ -6,12 +6,9 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from exporter.errors import ConfigError
 from fleet import listen
 from fleet.selector import DEFAULT_MANAGED_LABEL, LabelSelector, SelectorError, parse_name_list
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be used; the message names the key."""
 
 
 @dataclass(frozen=True)

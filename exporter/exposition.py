@@ -4,17 +4,20 @@ A full render of 200 containers is ~4,400 samples; with prometheus_client's
 `generate_latest` that is tens of milliseconds of CPU, on every change. Here
 each container's lines are formatted once and kept with the (immutable) cache
 objects they came from: a container whose facts or events changed has its
-lines re-formatted, a stats sample re-formats only its two usage lines, and the
-rest is string joining. The family headers are taken from `generate_latest`
-itself, and tests/exporter/test_exposition.py pins the whole output byte for
-byte to `generate_latest` over the `ContainerCollector`, which stays the
-reference definition of every family.
+lines re-formatted, a stats sample re-formats only its usage lines, and the
+rest is string joining.
+
+Nothing here names a metric: the lines are written from the family table
+(exporter/families.py) with one formatter, and the `# HELP`/`# TYPE` headers
+are taken from `generate_latest` itself. tests/exporter/test_exposition.py pins
+the whole output byte for byte to `generate_latest` over the `ContainerCollector`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
@@ -22,11 +25,29 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from exporter.cache import ContainerCache, Entry, SelfState, Usage
-from exporter.collector import container_families, self_families
-from fleet.facts import HEALTH_STATUSES, STATES, ContainerFacts
+from exporter.families import CONTAINER_FAMILIES, Family, Sample, self_families
+from fleet.facts import ContainerFacts
 
 # The library's own number formatting (Go-style floats, +Inf, NaN); it has no type hints.
 _go: Callable[[float], str] = floatToGoString
+# Most values are small whole numbers (one-hot 0/1, exit codes, streaks, counts).
+_SMALL_INTS = tuple(_go(i) for i in range(256))
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) and 0 <= value < 256:
+        return _SMALL_INTS[value]
+    return _go(value)
+
+
+def _esc(value: str) -> str:
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+# A labelled family's line tails, by the samples they were written from (see _Format).
+Kept = dict[tuple[Sample, ...], tuple[str, ...]]
 
 
 class _One(Collector):
@@ -37,37 +58,86 @@ class _One(Collector):
         return [self._metric]
 
 
-def _headers() -> list[str]:
-    """`# HELP` and `# TYPE` of each container family, exactly as generate_latest writes them."""
-    return [generate_latest(_One(family)).decode() for family in container_families(())]
+@dataclass(frozen=True, slots=True)
+class _Format:
+    """How one family's samples are written, labels sorted as generate_latest sorts them.
+
+    When `container` sorts first (every family but docker_container_info), a line is
+    `name{container="..."` and a tail that does not depend on the container, e.g.
+    `,state="running"} 1.0\n`, so an entry's lines are one join of the tails; the
+    tails of a labelled family's samples repeat (one-hot options, event counts) and
+    are kept by the renderer, in `kept`. Otherwise a str.format template puts the
+    label values in sorted-name order.
+    """
+
+    family: Family
+    header: str  # `# HELP` and `# TYPE`, exactly as generate_latest writes them
+    start: str  # `name{container="` (when container sorts first)
+    container_first: bool
+    template: str  # {0} the container, {1}… the other label values, then the value
+
+    @classmethod
+    def of(cls, family: Family) -> _Format:
+        names = ("container", *family.labels)
+        order = sorted(range(len(names)), key=names.__getitem__)
+        labels = ",".join(f'{names[i]}="{{{i}}}"' for i in order)
+        return cls(
+            family,
+            generate_latest(_One(family.metric())).decode(),
+            f'{family.name}{{container="',
+            order[0] == 0,
+            f"{family.name}{{{{{labels}}}}} {{{len(names)}}}\n",
+        )
+
+    def lines(self, container: str, entry: Entry, kept: Kept) -> str:
+        """This family's lines for one entry; `container` is the escaped name."""
+        family = self.family
+        if family.value is not None:  # one sample, no labels of its own
+            found = family.value(entry)
+            if found is None:
+                return ""
+            return f'{self.start}{container}"}} {_number(found)}\n'
+        samples = family.read(entry)
+        if not samples:
+            return ""
+        if not self.container_first:
+            return "".join(
+                [
+                    self.template.format(container, *map(_esc, values), _number(value))
+                    for values, value in samples
+                ]
+            )
+        start = f'{self.start}{container}"'
+        return start + start.join(kept.get(samples) or self._keep(samples, kept))
+
+    def _keep(self, samples: tuple[Sample, ...], kept: Kept) -> tuple[str, ...]:
+        names = self.family.labels
+        tails = tuple(
+            "".join([f',{n}="{_esc(v)}"' for n, v in zip(names, values, strict=True)])
+            + f"}} {_number(value)}\n"
+            for values, value in samples
+        )
+        if len(kept) < _MAX_KEPT:  # a few dozen in practice; bounded all the same
+            kept[samples] = tails
+        return tails
 
 
-HEADERS = _headers()
-# Family order, as container_families yields them.
-(INFO, STATE, HEALTH, STREAK, EXIT, OOM, RESTART, EVENTS, STARTED, FINISHED, CPU, MEMORY, LIMIT) = (
-    range(13)
-)
-STATIC_FAMILIES = (
-    INFO,
-    STATE,
-    HEALTH,
-    STREAK,
-    EXIT,
-    OOM,
-    RESTART,
-    EVENTS,
-    STARTED,
-    FINISHED,
-    LIMIT,
-)
+_MAX_KEPT = 1024
+FORMATS = tuple(_Format.of(family) for family in CONTAINER_FAMILIES)
+# Positions in FORMATS of the families a stats sample changes, and of all the others.
+USAGE_FAMILIES = tuple(i for i, f in enumerate(CONTAINER_FAMILIES) if f.source == "usage")
+STATIC_FAMILIES = tuple(i for i, f in enumerate(CONTAINER_FAMILIES) if f.source == "facts")
+
+_Formats = tuple[tuple[_Format, Kept], ...]
 
 
-def _esc(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+def _lines_of(formats: _Formats, entry: Entry) -> tuple[str, ...]:
+    container = _esc(entry.facts.name)
+    return tuple([fmt.lines(container, entry, kept) for fmt, kept in formats])
 
 
-@dataclass(frozen=True)
-class _Static:
+# Tuples rather than frozen dataclasses: one is made per changed container per render.
+class _Static(NamedTuple):
     """A container's lines for the families that change only with its facts or events."""
 
     facts: ContainerFacts
@@ -76,57 +146,19 @@ class _Static:
     managed_value: str
     lines: tuple[str, ...]  # indexed like STATIC_FAMILIES
 
+    def current(self, entry: Entry) -> bool:
+        return (
+            self.facts is entry.facts
+            and self.events is entry.events
+            and self.critical == entry.critical
+            and self.managed_value == entry.managed_value
+        )
 
-@dataclass(frozen=True)
-class _Usage:
+
+class _Usage(NamedTuple):
     usage: Usage
     name: str  # a rename keeps the sample but changes its lines
-    cpu: str
-    memory: str
-
-
-def _static_lines(entry: Entry) -> tuple[str, ...]:
-    f = entry.facts
-    c = f'container="{_esc(f.name)}"'
-    # Labels in sorted order, as generate_latest writes them.
-    info = (
-        f'docker_container_info{{compose_project="{_esc(f.compose_project)}",'
-        f'compose_service="{_esc(f.compose_service)}",{c},'
-        f'critical="{"true" if entry.critical else "false"}",id="{_esc(f.short_id)}",'
-        f'image="{_esc(f.image)}",managed_value="{_esc(entry.managed_value)}"}} 1.0\n'
-    )
-    state = "".join(
-        f'docker_container_state{{{c},state="{s}"}} {"1.0" if f.state == s else "0.0"}\n'
-        for s in STATES
-    )
-    health = "".join(
-        f'docker_container_health_status{{{c},status="{h}"}} '
-        f"{'1.0' if f.health_status == h else '0.0'}\n"
-        for h in HEALTH_STATUSES
-    )
-    restarts = _go(f.restart_count)
-    events = "".join(
-        f'docker_container_events_total{{{c},event="{_esc(event)}"}} {_go(count)}\n'
-        for event, count in entry.events
-    )
-    return (
-        info,
-        state,
-        health,
-        f"docker_container_health_failing_streak{{{c}}} {_go(f.failing_streak)}\n",
-        f"docker_container_exit_code{{{c}}} {_go(f.exit_code)}\n",
-        f"docker_container_oom_killed{{{c}}} {'1.0' if f.oom_killed else '0.0'}\n",
-        f"docker_container_restart_count{{{c}}} {restarts}\n"
-        f"docker_container_restart_sum{{{c}}} {restarts}\n",
-        events,
-        ""
-        if f.started_at is None
-        else f"docker_container_started_at_seconds{{{c}}} {_go(f.started_at)}\n",
-        ""
-        if f.finished_at is None
-        else f"docker_container_finished_at_seconds{{{c}}} {_go(f.finished_at)}\n",
-        f"docker_container_memory_limit_bytes{{{c}}} {_go(f.memory_limit_bytes)}\n",
-    )
+    lines: tuple[str, ...]  # indexed like USAGE_FAMILIES
 
 
 class IncrementalRenderer:
@@ -136,27 +168,25 @@ class IncrementalRenderer:
         self._cache = cache
         self._static: dict[str, _Static] = {}
         self._usage: dict[str, _Usage] = {}
+        kept: list[Kept] = [{} for _ in FORMATS]
+        self._static_formats = tuple((FORMATS[i], kept[i]) for i in STATIC_FAMILIES)
+        self._usage_formats = tuple((FORMATS[i], kept[i]) for i in USAGE_FAMILIES)
 
     def render(self) -> bytes:
         _, entries, state = self._cache.snapshot()
-        per_family: list[list[str]] = [[] for _ in HEADERS]
+        per_family: list[list[str]] = [[] for _ in FORMATS]
         static: dict[str, _Static] = {}
         usage: dict[str, _Usage] = {}
         for entry in entries:
             cid = entry.facts.id
             kept = self._static.get(cid)
-            if kept is None or not (
-                kept.facts is entry.facts
-                and kept.events is entry.events
-                and kept.critical == entry.critical
-                and kept.managed_value == entry.managed_value
-            ):
+            if kept is None or not kept.current(entry):
                 kept = _Static(
                     entry.facts,
                     entry.events,
                     entry.critical,
                     entry.managed_value,
-                    _static_lines(entry),
+                    _lines_of(self._static_formats, entry),
                 )
             static[cid] = kept
             for family, text in zip(STATIC_FAMILIES, kept.lines, strict=True):
@@ -168,22 +198,16 @@ class IncrementalRenderer:
                     or sample.usage is not entry.usage
                     or sample.name != entry.facts.name
                 ):
-                    c = f'container="{_esc(entry.facts.name)}"'
                     sample = _Usage(
-                        entry.usage,
-                        entry.facts.name,
-                        f"docker_container_cpu_usage_seconds_total{{{c}}} "
-                        f"{_go(entry.usage.cpu_seconds)}\n",
-                        f"docker_container_memory_usage_bytes{{{c}}} "
-                        f"{_go(entry.usage.memory_bytes)}\n",
+                        entry.usage, entry.facts.name, _lines_of(self._usage_formats, entry)
                     )
                 usage[cid] = sample
-                per_family[CPU].append(sample.cpu)
-                per_family[MEMORY].append(sample.memory)
+                for family, text in zip(USAGE_FAMILIES, sample.lines, strict=True):
+                    per_family[family].append(text)
         # Replacing the dicts drops what vanished, so they never grow past the fleet.
         self._static, self._usage = static, usage
         body = "".join(
-            header + "".join(lines) for header, lines in zip(HEADERS, per_family, strict=True)
+            fmt.header + "".join(lines) for fmt, lines in zip(FORMATS, per_family, strict=True)
         )
         return body.encode() + _self_text(state, len(entries))
 

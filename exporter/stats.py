@@ -14,11 +14,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import docker
-import docker.errors
-import requests
-
 from exporter.cache import ContainerCache, Usage
+from exporter.docker_port import DockerPort
+from exporter.errors import ExporterError
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +40,20 @@ def parse_usage(stats: Mapping[str, Any], now: float) -> Usage | None:
 class StatsSampler:
     def __init__(
         self,
-        client_factory: Callable[[], docker.APIClient],
+        docker: DockerPort,
         cache: ContainerCache,
         *,
         interval: float,
         concurrency: int,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client_factory = client_factory
+        self._docker = docker
         self._cache = cache
         self._interval = interval
         self._clock = clock
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="stats")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="exporter-stats", daemon=True)
-        self._api: docker.APIClient | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -70,21 +67,18 @@ class StatsSampler:
         """Sample every running container once; returns how many samples landed."""
         if not self._cache.snapshot()[2].docker_up:
             return 0
-        if self._api is None:
-            self._api = self._client_factory()
         results = list(self._pool.map(self._sample, self._cache.running_ids()))
         return sum(results)
 
     def _sample(self, container_id: str) -> bool:
-        assert self._api is not None
         try:
-            stats = self._api.stats(container_id, stream=False, one_shot=True)
-        except docker.errors.NotFound:
-            return False
-        except (docker.errors.APIError, requests.RequestException) as exc:
-            log.debug("stats of %s failed: %s", container_id[:12], exc)
+            stats = self._docker.stats(container_id)
+        except ExporterError as exc:
+            log.debug("%s", exc)
             self._cache.count_error("stats")
             return False
+        if stats is None:
+            return False  # gone since the round started
         usage = parse_usage(stats, self._clock())
         if usage is None:
             return False
@@ -103,5 +97,5 @@ class StatsSampler:
                     return  # stop() cancelled the round; nothing went wrong
                 log.warning("stats sampling round failed", exc_info=True)
                 self._cache.count_error("stats")
-                self._api = None
+                self._docker.reset()
             self._stop.wait(self._interval)

@@ -16,12 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import docker
-import docker.errors
-import requests
-
 from exporter.cache import ContainerCache
-from fleet.facts import ContainerFacts
+from exporter.docker_port import DockerPort, EventStream
+from exporter.errors import ExporterError
 from fleet.selector import LabelSelector, is_critical
 
 log = logging.getLogger(__name__)
@@ -52,8 +49,6 @@ EVENT_ONLY = frozenset({"kill", "oom"})
 
 MAX_BACKOFF = 5.0
 
-ClientFactory = Callable[[], docker.APIClient]
-
 
 def event_label(action: str) -> str:
     """`health_status: unhealthy` → `health_status_unhealthy`; other actions unchanged."""
@@ -63,7 +58,7 @@ def event_label(action: str) -> str:
 class DockerWatcher:
     def __init__(
         self,
-        client_factory: ClientFactory,
+        docker: DockerPort,
         cache: ContainerCache,
         selector: LabelSelector,
         critical_services: frozenset[str],
@@ -71,7 +66,7 @@ class DockerWatcher:
         resync_seconds: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client_factory = client_factory
+        self._docker = docker
         self._cache = cache
         self._selector = selector
         self._critical = critical_services
@@ -81,9 +76,7 @@ class DockerWatcher:
         # inspect+upsert of one container is atomic so a slow resync can never
         # overwrite a newer event-driven state with an older inspect.
         self._write_lock = threading.Lock()
-        self._api: docker.APIClient | None = None
-        self._stream: Any = None
-        self._stream_client: docker.APIClient | None = None
+        self._stream: EventStream | None = None
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle -----------------------------------------------------------
@@ -103,19 +96,11 @@ class DockerWatcher:
         return all(t.is_alive() for t in self._threads) and not self._stop.is_set()
 
     # -- sync ----------------------------------------------------------------
-    def _client(self) -> docker.APIClient:
-        if self._api is None:
-            self._api = self._client_factory()
-        return self._api
-
     def sync(self) -> None:
         """Full sync: list managed containers, inspect each, drop what vanished."""
-        api = self._client()
         before = self._cache.ids()
-        summaries = api.containers(all=True, filters={"label": self._selector.docker_filter()})
         seen: set[str] = set()
-        for summary in summaries:
-            cid = str(summary["Id"])
+        for cid in self._docker.list_managed(self._selector):
             if self._refresh(cid):
                 seen.add(cid)
         # Only containers known before the listing can be judged vanished; one
@@ -126,15 +111,9 @@ class DockerWatcher:
     def _refresh(self, container_id: str, event: str | None = None) -> bool:
         """Inspect one container into the cache (counting `event` with it);
         False when it is gone or not managed."""
-        api = self._client()
         with self._write_lock:
-            try:
-                data: Mapping[str, Any] = api.inspect_container(container_id)
-            except docker.errors.NotFound:
-                self._cache.remove(container_id)
-                return False
-            facts = ContainerFacts.from_inspect(data)
-            if not self._selector.matches(facts.labels):
+            facts = self._docker.inspect(container_id)
+            if facts is None or not self._selector.matches(facts.labels):
                 self._cache.remove(container_id)
                 return False
             self._cache.upsert(
@@ -190,8 +169,8 @@ class DockerWatcher:
         counted = action == "die" and self._publish_exit(cid, event)
         try:
             found = self._refresh(cid, event=None if counted else label)
-        except (docker.errors.APIError, requests.RequestException):
-            log.warning("inspect after %s event of %s failed", action, cid[:12], exc_info=True)
+        except ExporterError as exc:
+            log.warning("inspect after %s event of %s failed: %s", action, cid[:12], exc)
             self._cache.count_error("inspect")
             found = False
         if not found and not counted:
@@ -203,25 +182,15 @@ class DockerWatcher:
             try:
                 # Subscribe first, then sync: events that happen during the sync
                 # wait in the stream and are applied after it (inspect is idempotent).
-                self._stream_client = self._client_factory()
-                self._stream = self._stream_client.events(
-                    decode=True,
-                    filters={
-                        "type": "container",
-                        "label": self._selector.docker_filter(),
-                        "event": list(WATCHED_EVENTS),
-                    },
-                )
+                self._stream = self._docker.events(self._selector, WATCHED_EVENTS)
                 self.sync()
                 if backoff > 0.5:
                     log.info("Docker daemon reachable again; cache re-synced")
                 backoff = 0.5
-                for event in self._stream:
+                for event in self._stream:  # ends only by raising (exporter/docker_port.py)
                     if self._stop.is_set():
                         return
                     self.handle_event(event)
-                if not self._stop.is_set():
-                    raise ConnectionError("Docker events stream ended")
             except Exception as exc:  # outermost boundary of this thread: log, count, retry
                 if self._stop.is_set():
                     return
@@ -241,15 +210,11 @@ class DockerWatcher:
                 # on a stream a dead daemon will never write to.
                 self._close_stream()
 
-    def _daemon_answers(self) -> bool:
-        try:
-            return bool(self._client().ping())
-        except Exception:  # any failure to ping means "not reachable"
-            return False
-
-    def _mark_down(self, stage: str, exc: BaseException) -> None:
+    def _mark_down(self, stage: str, exc: Exception) -> None:
         self._cache.count_error(stage)
-        if self._daemon_answers():
+        if not isinstance(exc, ExporterError):
+            log.error("unexpected error in the %s loop", stage, exc_info=exc)  # a bug
+        if self._docker.ping():
             # A partial failure (one inspect, a dropped stream): the loop retries;
             # what we know stays published.
             log.warning("Docker %s failed but the daemon answers: %s", stage, exc)
@@ -259,9 +224,7 @@ class DockerWatcher:
         # What we knew is no longer known: publish no container series rather
         # than stale ones (DockerDaemonUnreachable covers this period).
         self._cache.clear()
-        api, self._api = self._api, None
-        if api is not None:
-            api.close()
+        self._docker.reset()
         if was_up:
             log.warning("Docker daemon unreachable (%s: %s); retrying", stage, exc)
         else:
@@ -269,11 +232,5 @@ class DockerWatcher:
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
-        client, self._stream_client = self._stream_client, None
-        for closable in (stream, client):
-            if closable is None:
-                continue
-            try:
-                closable.close()
-            except Exception:  # closing a broken stream can raise anything; it is gone either way
-                log.debug("closing the events stream failed", exc_info=True)
+        if stream is not None:
+            stream.close()

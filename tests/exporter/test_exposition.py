@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 
 from prometheus_client import CollectorRegistry
@@ -100,3 +101,43 @@ def test_lines_of_an_unchanged_container_are_not_formatted_again() -> None:
     cache.set_usage(facts(7).id, Usage(cpu_seconds=1.0, memory_bytes=1.0, sampled_at=2))
     renderer.render()
     assert all(renderer._static[cid] is kept[cid] for cid in kept)
+
+
+def test_the_restart_count_is_one_plain_series_and_promtool_lint_accepts_it() -> None:
+    body = IncrementalRenderer(fleet(3)).render()
+    assert b"# TYPE docker_container_restart_count untyped\n" in body
+    assert b'docker_container_restart_count{container="web-1"} 2.0\n' in body
+    assert b"docker_container_restart_sum" not in body
+    checked = subprocess.run(
+        ["promtool", "check", "metrics"], input=body, capture_output=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# SPEC §3: metric names are contract (with the type each is declared as).
+CONTRACT = {
+    "docker_container_info": "gauge",
+    "docker_container_state": "gauge",
+    "docker_container_health_status": "gauge",
+    "docker_container_health_failing_streak": "gauge",
+    "docker_container_exit_code": "gauge",
+    "docker_container_oom_killed": "gauge",
+    "docker_container_restart_count": "untyped",
+    "docker_container_events_total": "counter",
+    "docker_container_started_at_seconds": "gauge",
+    "docker_container_finished_at_seconds": "gauge",
+    "docker_container_cpu_usage_seconds_total": "counter",
+    "docker_container_memory_usage_bytes": "gauge",
+    "docker_container_memory_limit_bytes": "gauge",
+    "docker_exporter_docker_up": "gauge",
+    "docker_exporter_last_sync_timestamp_seconds": "gauge",
+    "docker_exporter_events_received_total": "counter",
+    "docker_exporter_errors_total": "counter",
+    "docker_exporter_managed_containers": "gauge",
+}
+
+
+def test_exactly_the_contract_families_are_published_with_their_types() -> None:
+    body = IncrementalRenderer(fleet(2)).render().decode()
+    declared = dict(line.split()[2:4] for line in body.splitlines() if line.startswith("# TYPE "))
+    assert declared == CONTRACT

@@ -19,6 +19,7 @@ import docker
 import pytest
 
 from exporter.cache import ContainerCache
+from exporter.docker_port import DockerAdapter
 from exporter.exposition import IncrementalRenderer
 from exporter.watcher import DockerWatcher
 from fleet.docker_env import docker_client
@@ -36,7 +37,7 @@ class Driven:
         self.client = factory.client
         self.cache = ContainerCache()
         selector = LabelSelector.parse(f"itops.test.run={factory.run_id}")
-        self.watcher = DockerWatcher(lambda: api, self.cache, selector, frozenset())
+        self.watcher = DockerWatcher(DockerAdapter(lambda: api), self.cache, selector, frozenset())
         self.renderer = IncrementalRenderer(self.cache)
 
     def oom_killed(self, container: MadeContainer) -> float | None:
