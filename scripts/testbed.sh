@@ -2,7 +2,7 @@
 # Prepares the real parts the test suite talks to, and nothing else:
 #   a Docker Engine that answers, the Prometheus, Alertmanager and HAProxy binaries,
 #   Docker Compose v2, the local busybox test image (no registry is reachable here),
-#   and the venv.
+#   the venv, and a wheelhouse for the packaging test.
 # Idempotent: when everything is present it only checks and returns in a second or two.
 # System packages are installed only as root on Debian (CI and fresh build machines);
 # elsewhere a missing part is reported with the command that would fix it.
@@ -137,6 +137,23 @@ ensure_compose() {
     say "installed $(docker compose version) into $plugins"
 }
 
+ensure_wheelhouse() {
+    # Wheels of the pinned runtime requirements and of the build backend pyproject.toml names,
+    # so tests/stack/test_package.py builds and installs the package in a fresh venv offline.
+    local wheelhouse="$STATE/wheelhouse" build want
+    build=$("$VENV/bin/python" -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
+    want=$( (cat requirements.txt; echo "$build") | sha256sum | cut -d' ' -f1)
+    if [ -f "$wheelhouse/.$want" ]; then
+        return
+    fi
+    say "downloading the wheels of requirements.txt and $build into $wheelhouse"
+    mkdir -p "$wheelhouse"
+    # shellcheck disable=SC2086  # $build is a list of requirement specifiers
+    "$VENV/bin/pip" download -q --only-binary :all: -d "$wheelhouse" -r requirements.txt $build \
+        >"$STATE/wheelhouse.log" 2>&1 || { tail -20 "$STATE/wheelhouse.log"; die "pip download failed"; }
+    touch "$wheelhouse/.$want"
+}
+
 BASE_IMAGE=${BASE_IMAGE:-itops-base/debian-python:bookworm}
 
 ensure_base_image() {
@@ -234,6 +251,7 @@ ensure_docker
 ensure_test_image
 ensure_base_image
 ensure_venv
+ensure_wheelhouse
 ensure_compose
 ensure_llm
 say "ready"

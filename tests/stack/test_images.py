@@ -78,6 +78,8 @@ def test_the_images_run_as_non_root_except_the_socket_proxy(
         config = docker_api.images.get(images[name]).attrs["Config"]
         assert config["User"] == "10001", name
         assert config["Healthcheck"]["Test"], name
+        # The package is installed, not copied: its console command is the entrypoint.
+        assert config["Entrypoint"] == [f"itops-{name}"], name
     proxy = docker_api.images.get(images["socketproxy"]).attrs["Config"]
     assert proxy["Healthcheck"]["Test"]
     assert proxy["Entrypoint"][0] == "haproxy"
