@@ -189,8 +189,10 @@ class ComposeProject:
 
 
 __all__ = [
+    "AGENT_SERVICES",
     "COMPOSE_FILE",
     "ENV_EXAMPLE",
+    "STANDIN_SERVICES",
     "TESTBED_OVERRIDE",
     "ComposeProject",
     "compose_available",
