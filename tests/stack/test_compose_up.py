@@ -149,7 +149,7 @@ def stack(
 
 @pytest.mark.timeout(2400)  # includes building every image, ~4 min on a cold cache
 def test_up_brings_every_service_to_healthy_from_a_plain_copy_of_env_example(
-    stack: Stack,
+    stack: Stack, docker_api: docker.DockerClient
 ) -> None:
     assert stack.up_seconds < HEALTHY_WITHIN
     records = {r["Service"]: r for r in stack.project.containers()}
@@ -162,7 +162,12 @@ def test_up_brings_every_service_to_healthy_from_a_plain_copy_of_env_example(
     assert records["secrets-init"]["ExitCode"] == 0
     health = requests.get(f"{stack.healer()}/healthz", timeout=5).json()
     assert health["mode"] == "check"
+    # Through the socket proxy, which reached the daemon's socket.
     assert health["docker_up"] is True
+    # Non-root, and its store in the named volume is writable (else "store" says why).
+    assert health["store"] == "ok"
+    healer = docker_api.containers.get(stack.project.container_name("healer"))
+    assert healer.attrs["Config"]["User"] == "10001"
     wait_until(
         lambda: stack.target_health() == dict.fromkeys(TARGET_JOBS, "up"),
         timeout=30,
