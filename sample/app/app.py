@@ -8,7 +8,9 @@ accept connections, so a dead dependency shows up as an unhealthy app (and as a
 import json
 import logging
 import os
+import signal
 import socket
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DEPENDENCIES = {
@@ -50,5 +52,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
+    # PID 1 in its container: without a handler SIGTERM is ignored, and every `docker stop`,
+    # restart or `docker compose down` would wait out its timeout before SIGKILL.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("prod-app-01 listening on :8000")
     ThreadingHTTPServer(("0.0.0.0", 8000), Handler).serve_forever()

@@ -1,9 +1,13 @@
-"""docker-compose.yml: valid, complete, least-privilege, and started with no edits."""
+"""docker-compose.yml as Compose v2 resolves it: valid, complete, least-privilege, no edits.
+
+`docker compose config` (the same v2 plugin users run) validates the file and prints it
+resolved (anchors merged, ${VAR:-default} filled); the assertions below are the choices a
+valid file could still get wrong. tests/stack/test_compose_up.py brings the stack up.
+"""
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,28 +15,51 @@ from typing import Any
 import pytest
 import yaml
 
+from testbed.compose import COMPOSE_FILE, TESTBED_OVERRIDE, compose_available, compose_env
 from testbed.processes import REPO
 
-COMPOSE = REPO / "docker-compose.yml"
+COMPOSE = COMPOSE_FILE
 SAMPLE = ("prod-web-01", "prod-app-01", "prod-db-01", "prod-cache-01")
 AGENT = ("socket-proxy", "exporter", "healer", "prometheus", "alertmanager", "grafana")
 ONE_SHOT = ("secrets-init", "ollama-pull")
 
 
-@pytest.fixture(scope="module")
-def resolved() -> dict[str, Any]:
-    """The file as Compose resolves it (anchors merged, ${VAR:-default} filled), without .env."""
-    if shutil.which("docker-compose") is None:
-        pytest.fail("docker-compose (Debian package) is missing; `make test` installs it")
-    result = subprocess.run(
-        ["docker-compose", "-f", str(COMPOSE), "--profile", "llm", "config"],
+def compose_config(
+    *args: str, env_file: Path, files: tuple[Path, ...] = (COMPOSE,)
+) -> subprocess.CompletedProcess[str]:
+    if not compose_available():
+        pytest.fail("`docker compose` (v2) does not answer; `make test` installs it")
+    return subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--env-file",
+            str(env_file),
+            *(arg for path in files for arg in ("-f", str(path))),
+            *args,
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
+        # No variable from the caller's shell: they would win over the defaults.
+        env=compose_env(),
         check=False,
         timeout=60,
     )
+
+
+@pytest.fixture(scope="module")
+def no_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty .env: the file as it resolves with no edits at all."""
+    path = tmp_path_factory.mktemp("compose-config") / ".env"
+    path.write_text("")
+    return path
+
+
+@pytest.fixture(scope="module")
+def resolved(no_env_file: Path) -> dict[str, Any]:
+    """The file as Compose resolves it with the llm profile, without a .env."""
+    result = compose_config("--profile", "llm", "config", env_file=no_env_file)
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = yaml.safe_load(result.stdout)
     return data
@@ -50,8 +77,18 @@ def mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def test_the_compose_file_validates_with_docker_compose(resolved: dict[str, Any]) -> None:
-    assert resolved["services"]
+def test_compose_v2_accepts_the_file_with_and_without_the_llm_profile(no_env_file: Path) -> None:
+    for args in (("config", "-q"), ("--profile", "llm", "config", "-q")):
+        result = compose_config(*args, env_file=no_env_file)
+        assert result.returncode == 0, result.stderr
+        assert "WARN" not in result.stderr, result.stderr
+
+
+def test_compose_v2_accepts_a_copy_of_env_example_and_the_test_bed_override() -> None:
+    for files in ((COMPOSE,), (COMPOSE, TESTBED_OVERRIDE)):
+        result = compose_config("config", "-q", env_file=REPO / ".env.example", files=files)
+        assert result.returncode == 0, result.stderr
+        assert "WARN" not in result.stderr, result.stderr
 
 
 def test_every_service_the_spec_names_exists(resolved: dict[str, Any]) -> None:
@@ -74,13 +111,15 @@ def test_the_agents_ports_are_published_on_loopback_only_by_default(
     resolved: dict[str, Any],
 ) -> None:
     published = {
-        name: [str(p) for p in service.get("ports", [])]
+        name: service.get("ports", [])
         for name, service in resolved["services"].items()
         if name in AGENT
     }
-    assert published["healer"] == ["127.0.0.1:9418:9418/tcp"]
+    assert [(p["host_ip"], p["published"], p["target"]) for p in published["healer"]] == [
+        ("127.0.0.1", "9418", 9418)
+    ]
     for name, ports in published.items():
-        assert all(p.startswith("127.0.0.1:") for p in ports), (name, ports)
+        assert all(p.get("host_ip") == "127.0.0.1" for p in ports), (name, ports)
 
 
 def test_every_long_running_service_has_a_healthcheck_and_a_restart_policy(
@@ -167,4 +206,4 @@ def test_the_configs_compose_mounts_exist() -> None:
         "grafana/dashboards",
         "sample/app/app.py",
     ):
-        assert Path(REPO / path).exists(), path
+        assert (REPO / path).exists(), path

@@ -1,8 +1,9 @@
 """The Dockerfiles build, and the images run together through the socket proxy.
 
 Built on a Debian base made locally with debootstrap (scripts/testbed.sh), as
-no registry is reachable here; elsewhere the Dockerfiles' defaults are used
-(python:3.11-slim-bookworm, and debian:bookworm-slim for the socket proxy).
+no registry is reachable here, by `docker compose build` with the test bed's override;
+elsewhere the Dockerfiles' defaults are used (python:3.11-slim-bookworm, and
+debian:bookworm-slim for the socket proxy).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 import requests
 
 from testbed.alerts import firing, payload
+from testbed.compose import AGENT_SERVICES, ComposeProject, env_file_from_example
 from testbed.containers import ContainerFactory, wait_for_state
 from testbed.healer_proc import TOKEN
 from testbed.processes import REPO, free_port, wait_until
@@ -35,20 +37,36 @@ IMAGES = {
 
 
 @pytest.fixture(scope="module")
-def images(docker_api: docker.DockerClient) -> Iterator[dict[str, str]]:
-    base_args: list[str] = []
-    try:
-        docker_api.images.get(LOCAL_BASE)
-        base_args = ["--build-arg", f"BASE_IMAGE={LOCAL_BASE}"]
-    except docker.errors.ImageNotFound:
-        pass  # the Dockerfiles' default base, from a registry
+def images(
+    docker_api: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     # A tag of this run's own: test runs from other checkouts share the daemon.
     run = uuid.uuid4().hex[:8]
+    try:
+        docker_api.images.get(LOCAL_BASE)
+    except docker.errors.ImageNotFound:
+        yield from built_on_the_default_base(docker_api, run)
+        return
+    # On the local base, through the same Compose build as tests/stack/test_compose_up.py:
+    # both go through the daemon's BuildKit, so whichever runs second finds every layer in
+    # its cache (the classic `docker build` keeps a cache of its own).
+    project = ComposeProject(
+        f"itops-images-{run}", env_file_from_example(tmp_path_factory.mktemp("images"))
+    )
+    project.run("build", *AGENT_SERVICES, timeout=1800)
+    yield {name: f"itops-testbed/{name}:{project.name}" for name in IMAGES}
+    project.remove_project_images(docker_api)
+
+
+def built_on_the_default_base(
+    docker_api: docker.DockerClient, run: str
+) -> Iterator[dict[str, str]]:
+    """Elsewhere: `docker build` with the Dockerfiles' default base, from a registry."""
     tags = {}
     for name, dockerfile in IMAGES.items():
         tag = f"itops/{name}:test-{run}"
         result = subprocess.run(
-            ["docker", "build", "-q", *base_args, "-f", dockerfile, "-t", tag, "."],
+            ["docker", "build", "-q", "-f", dockerfile, "-t", tag, "."],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -78,6 +96,8 @@ def test_the_images_run_as_non_root_except_the_socket_proxy(
         config = docker_api.images.get(images[name]).attrs["Config"]
         assert config["User"] == "10001", name
         assert config["Healthcheck"]["Test"], name
+        # The package is installed, not copied: its console command is the entrypoint.
+        assert config["Entrypoint"] == [f"itops-{name}"], name
     proxy = docker_api.images.get(images["socketproxy"]).attrs["Config"]
     assert proxy["Healthcheck"]["Test"]
     assert proxy["Entrypoint"][0] == "haproxy"
