@@ -72,6 +72,10 @@ ensure_binaries() {
     command -v chromium >/dev/null || missing+=(chromium)
     # The socket proxy's tests run Debian's HAProxy directly with the shipped config.
     command -v haproxy >/dev/null || missing+=(haproxy)
+    # The shared store's tests run a throwaway PostgreSQL server (testbed/postgres.py).
+    command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
+        || missing+=(postgresql)
+    command -v psql >/dev/null || missing+=(postgresql-client)
     if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
     say "prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}'), alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | awk '{print $3}')"
 }
