@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pydantic
 
 from fleet.facts import ContainerFacts
+from healer.diagnosis.deadline import call_with_deadline
 from healer.diagnosis.llm_schema import (
     ANSWER_SCHEMA,
     ChatBackend,
@@ -28,7 +29,6 @@ from healer.diagnosis.llm_schema import (
     clean_text,
 )
 from healer.diagnosis.prompt import data_block
-from healer.diagnosis.service import call_with_deadline
 from healer.model import Source
 from healer.redact import redact
 

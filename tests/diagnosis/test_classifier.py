@@ -16,13 +16,11 @@ from healer.diagnosis.classifier import (
     MAX_EVIDENCE_CHARS,
     MAX_EVIDENCE_LINES,
     Classifier,
-    SignatureError,
     classify,
     default_classifier,
-    load_signatures,
-    parse_signatures,
     signal_name,
 )
+from healer.diagnosis.signatures import SignatureError, load_signatures, parse_signatures
 from healer.model import Category, Diagnosis, Evidence, Source
 from testbed.corpus import Case, container_facts, make_evidence
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from healer.diagnosis.grounding import ground, parse_answer
 from healer.diagnosis.llm_schema import (
     ANSWER_SCHEMA,
     DIAGNOSIS_SCHEMA,
@@ -15,7 +16,6 @@ from healer.diagnosis.llm_schema import (
     LLMTextAnswer,
 )
 from healer.diagnosis.prompt import MAX_LOG_CHARS, build_diagnosis_prompt
-from healer.diagnosis.service import ground, parse_answer
 from healer.model import Category, Diagnosis, Source
 from tests.llm.conftest import INJECTION, NGINX_CONFIG_ERROR, evidence
 
