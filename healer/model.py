@@ -148,6 +148,9 @@ class Evidence:
     health_output: tuple[str, ...] = ()
     collected_at: float = 0.0
     truncated: bool = False
+    # How many of the last log lines the container printed since its last start (None: not
+    # known). Lines before them belong to earlier runs: the classifier weighs them less.
+    run_lines: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         facts = self.facts

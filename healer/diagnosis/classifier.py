@@ -17,24 +17,25 @@ this module only matches it, fast:
    words the keywords need (a keyword whose words are absent costs nothing),
    the remaining keywords are looked for in each shape, and a signature's
    regexes run only on the lines of the shapes that hold one of its keywords.
-3. The strongest match wins: highest priority, then the lead line nearest the
-   end of the log (then the signature listed first). The winner's patterns are
-   also tried on the lines around its lead line, to quote supporting lines that
-   carry no keyword (Redis prints the offending directive on its own line).
+3. The decisive finding wins (`ranking.py`): the one that explains how the
+   container exited, in its last run, at an error level, that a restart cannot
+   fix, most specific, nearest the end — in that order. The winner's patterns
+   are also tried on the lines around its lead line, to quote supporting lines
+   that carry no keyword (Redis prints the offending directive on its own line).
 
-The result quotes the lines it rests on verbatim (at most five, each capped),
-so a reader, the LLM grounding check and the email can all point at them.
+`finding.py` turns the winner into a Diagnosis that quotes the lines it rests
+on verbatim.
 """
 
 from __future__ import annotations
 
-import re
-import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
 from fleet.facts import ContainerFacts
+from healer.diagnosis.finding import build_diagnosis
+from healer.diagnosis.ranking import Hit, Layout, decide, exit_of
 from healer.diagnosis.signatures import (
     FOLD_DELETE,
     FOLD_TABLE,
@@ -45,20 +46,14 @@ from healer.diagnosis.signatures import (
     load_signatures,
     parse_signatures,
 )
-from healer.model import Diagnosis, Evidence, Source
+from healer.model import Diagnosis, Evidence
 
 SCAN_LINES = 200
 # Longer lines are matched on their start only: patterns stay linear, but a
 # megabyte line should not cost a megabyte of regex work per pattern.
 MAX_MATCH_CHARS = 4096
-MAX_EVIDENCE_LINES = 5
-MAX_EVIDENCE_CHARS = 300
-MAX_LINE_FIELD_CHARS = 200
-MAX_GROUP_FIELD_CHARS = 120
 MAX_HEALTH_LINES = 20
 NEIGHBOURHOOD = 3
-# Lines of weak, generic signatures (a bare "FATAL") do not pad out the evidence.
-SUPPORTING_MIN_PRIORITY = 30
 
 
 @dataclass(frozen=True)
@@ -68,14 +63,6 @@ class _Probe:
     text: bytes  # folded form, searched in the folded text
     words: frozenset[bytes]  # all must be words of the text; empty for substrings
     sigs: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class _Hit:
-    sig: int  # index of the signature
-    rank: int  # index of the pattern that matched (0 = the most telling)
-    line: int  # index into the scanned lines; -1 when the facts alone matched
-    match: re.Match[str] | None
 
 
 class Classifier:
@@ -140,24 +127,30 @@ class Classifier:
         facts = evidence.facts
         sigs = self.signatures
         blocked = {i for i in self._conditional if not sigs[i].when.hold(facts)}
-        lines, spans = self._lines(evidence)
-        hits: list[_Hit] = []
-        for source, start, end in spans:
+        layout = self._layout(evidence)
+        lines = layout.lines
+        hits: list[Hit] = []
+        for source, start, end in layout.spans:
             self._scan(lines, start, end, source, blocked, hits)
-        hits.extend(_Hit(i, 0, -1, None) for i in self._facts_only if i not in blocked)
-        return self._diagnose(evidence, lines, spans, hits)
+        hits.extend(Hit(i, 0, -1, None) for i in self._facts_only if i not in blocked)
+        winner, lead = decide(sigs, hits, layout, exit_of(facts))
+        if lead.line >= 0:
+            self._neighbourhood(winner, lead.line, layout, hits)
+        return build_diagnosis(sigs, evidence, lines, hits, winner, lead)
 
     def matching(self, line: str, source: str = "logs") -> tuple[str, ...]:
         """Ids of the signatures whose patterns recognise `line` alone, facts aside."""
-        hits: list[_Hit] = []
+        hits: list[Hit] = []
         self._scan([line], 0, 1, source, set(), hits)
         return tuple(self.signatures[h.sig].id for h in hits)
 
     # -- internals ---------------------------------------------------------
 
-    def _lines(self, evidence: Evidence) -> tuple[list[str], list[tuple[str, int, int]]]:
+    def _layout(self, evidence: Evidence) -> Layout:
         facts = evidence.facts
         logs = _bounded(evidence.log_lines[-self.scan_lines :])
+        run = evidence.run_lines
+        run_from = 0 if run is None else max(0, len(logs) - run)
         health: Sequence[str] = evidence.health_output
         if not health and facts is not None:
             health = _failing_probe_output(facts)
@@ -169,7 +162,8 @@ class Classifier:
             if part:
                 spans.append((source, len(lines), len(lines) + len(part)))
                 lines.extend(part)
-        return lines, spans
+        # Logs come first, so an index among them is an index among all lines.
+        return Layout(lines, spans, run_from)
 
     def _scan(
         self,
@@ -178,7 +172,7 @@ class Classifier:
         end: int,
         source: str,
         blocked: set[int],
-        hits: list[_Hit],
+        hits: list[Hit],
     ) -> None:
         shapes = _shapes(lines[start:end])
         present = self._vocabulary[source].intersection(b" ".join(shapes).split())
@@ -205,69 +199,18 @@ class Classifier:
                 for k in range(start, end):
                     self._try(s, k, lines, hits)
 
-    def _try(self, s: int, k: int, lines: Sequence[str], hits: list[_Hit]) -> None:
+    def _try(self, s: int, k: int, lines: Sequence[str], hits: list[Hit]) -> None:
         for rank, pattern in enumerate(self.signatures[s].patterns):
             match = pattern.search(lines[k])
             if match is not None:
-                hits.append(_Hit(s, rank, k, match))
+                hits.append(Hit(s, rank, k, match))
                 return
 
-    def _diagnose(
-        self,
-        evidence: Evidence,
-        lines: Sequence[str],
-        spans: Sequence[tuple[str, int, int]],
-        hits: list[_Hit],
-    ) -> Diagnosis:
-        sigs = self.signatures
-        lead: dict[int, _Hit] = {}
-        for hit in hits:
-            current = lead.get(hit.sig)
-            if current is None or (hit.rank, -hit.line) < (current.rank, -current.line):
-                lead[hit.sig] = hit
-        # The catch-all always matches, so `lead` is never empty.
-        winner = max(lead, key=lambda s: (sigs[s].priority, lead[s].line, -s))
-        sig = sigs[winner]
-        if lead[winner].line >= 0:
-            self._neighbourhood(winner, lead[winner].line, lines, spans, hits)
-        own = sorted((h for h in hits if h.sig == winner), key=lambda h: -h.line)
-        values = {
-            **sig.defaults,
-            **_groups([lead[winner], *own]),
-            **_standard_fields(evidence, lines, lead[winner].line),
-        }
-        root_cause = sig.root_cause.format_map(values)
-        facts = evidence.facts
-        if (
-            facts is not None
-            and facts.restart_count > 0
-            and "{restart_count}" not in sig.root_cause
-        ):
-            times = "time" if facts.restart_count == 1 else "times"
-            if not root_cause.endswith((".", "!", "?")):
-                root_cause += "."
-            root_cause += f" Docker has restarted it {facts.restart_count} {times} so far."
-        return Diagnosis(
-            category=sig.category,
-            root_cause=root_cause,
-            restart_safe=sig.restart_safe,
-            recommendation=sig.recommendation.format_map(values),
-            source=Source.RULES,
-            evidence=self._quotes(lines, hits, winner, lead[winner], own),
-            signature=sig.id,
-        )
-
-    def _neighbourhood(
-        self,
-        winner: int,
-        line: int,
-        lines: Sequence[str],
-        spans: Sequence[tuple[str, int, int]],
-        hits: list[_Hit],
-    ) -> None:
+    def _neighbourhood(self, winner: int, line: int, layout: Layout, hits: list[Hit]) -> None:
         """Try the winner's patterns on the lines around its lead, keywords or not."""
         done = {h.line for h in hits if h.sig == winner}
-        for _, start, end in spans:
+        lines = layout.lines
+        for _, start, end in layout.spans:
             if start <= line < end:
                 for k in range(
                     max(start, line - NEIGHBOURHOOD), min(end, line + NEIGHBOURHOOD + 1)
@@ -275,39 +218,6 @@ class Classifier:
                     if k not in done:
                         self._try(winner, k, lines, hits)
                 return
-
-    def _quotes(
-        self,
-        lines: Sequence[str],
-        hits: list[_Hit],
-        winner: int,
-        lead: _Hit,
-        own: list[_Hit],
-    ) -> tuple[str, ...]:
-        sigs = self.signatures
-        # Other signatures' lines support the finding only when they point the same
-        # way: an old [emerg] is not evidence for a clean shutdown.
-        category = sigs[winner].category
-        supporting = sorted(
-            (
-                h
-                for h in hits
-                if h.sig != winner
-                and sigs[h.sig].category is category
-                and sigs[h.sig].priority >= SUPPORTING_MIN_PRIORITY
-            ),
-            key=lambda h: (-sigs[h.sig].priority, -h.line, h.sig),
-        )
-        chosen: dict[int, None] = {}
-        texts: set[str] = set()
-        for hit in (lead, *own, *supporting):
-            if hit.line < 0 or hit.line in chosen or lines[hit.line] in texts:
-                continue
-            chosen[hit.line] = None
-            texts.add(lines[hit.line])
-            if len(chosen) == MAX_EVIDENCE_LINES:
-                break
-        return tuple(_quote(lines[k]) for k in sorted(chosen))
 
 
 # -- helpers ---------------------------------------------------------------
@@ -346,66 +256,6 @@ def _failing_probe_output(facts: ContainerFacts) -> tuple[str, ...]:
         if probe.exit_code != 0 and probe.output.strip():
             return tuple(line for line in probe.output.splitlines() if line.strip())
     return ()
-
-
-def _quote(line: str) -> str:
-    line = line.rstrip("\r\n")
-    if len(line) <= MAX_EVIDENCE_CHARS:
-        return line
-    return line[: MAX_EVIDENCE_CHARS - 1] + "…"
-
-
-def _trim(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _groups(hits: Sequence[_Hit]) -> dict[str, str]:
-    """Named groups of the lead match first, then of the signature's other matches."""
-    values: dict[str, str] = {}
-    for hit in hits:
-        if hit.match is None:
-            continue
-        for name, value in hit.match.groupdict().items():
-            if value is not None and value.strip() and name not in values:
-                values[name] = _trim(value, MAX_GROUP_FIELD_CHARS)
-    return values
-
-
-def signal_name(exit_code: int) -> str:
-    """The signal behind an exit code of 128+N (137 → SIGKILL), or "no signal"."""
-    number = exit_code - 128
-    if not 0 < number < 65:
-        return "no signal"
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def _standard_fields(evidence: Evidence, lines: Sequence[str], lead_line: int) -> dict[str, str]:
-    facts = evidence.facts
-    name = evidence.container or (facts.name if facts else "") or "the container"
-    line = _trim(lines[lead_line], MAX_LINE_FIELD_CHARS) if lead_line >= 0 else ""
-    if facts is None:
-        return {
-            "container": name,
-            "exit_code": "unknown",
-            "signal": "no signal",
-            "state": "missing",
-            "restart_count": "0",
-            "health_status": "none",
-            "line": line,
-        }
-    return {
-        "container": name,
-        "exit_code": str(facts.exit_code),
-        "signal": signal_name(facts.exit_code),
-        "state": facts.state,
-        "restart_count": str(facts.restart_count),
-        "health_status": facts.health_status,
-        "line": line,
-    }
 
 
 # -- the shipped table ---------------------------------------------------------

@@ -12,14 +12,8 @@ from collections import Counter
 import pytest
 
 from fleet.facts import HealthProbe
-from healer.diagnosis.classifier import (
-    MAX_EVIDENCE_CHARS,
-    MAX_EVIDENCE_LINES,
-    Classifier,
-    classify,
-    default_classifier,
-    signal_name,
-)
+from healer.diagnosis.classifier import Classifier, classify, default_classifier
+from healer.diagnosis.finding import MAX_EVIDENCE_CHARS, MAX_EVIDENCE_LINES, signal_name
 from healer.diagnosis.signatures import SignatureError, load_signatures, parse_signatures
 from healer.model import Category, Diagnosis, Evidence, Source
 from testbed.corpus import Case, container_facts, make_evidence

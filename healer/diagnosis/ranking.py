@@ -1,0 +1,187 @@
+"""Which finding decides: the line that explains the exit, not the last or loudest match.
+
+Every signature that matches a line (or the container's facts alone) is a
+candidate. A program prints much that is not why it stopped, and some of what
+it prints is chosen by whoever feeds it input, so candidates are ordered by
+what the Docker Engine reports first and by the text last:
+
+1. **Fit to the exit.** How the last run ended (`Exit`: OOM kill, crash
+   signal, resource-limit signal, stop, 0, 126/127, another code) comes from
+   the engine, not from the program. A finding that explains it (a heap
+   exhaustion for an OOM kill, a segfault for SIGSEGV, a shutdown line for a
+   stop) outranks one that is merely compatible with it; one that contradicts
+   a loud exit (a "connection refused" line in a container that was OOM-killed
+   or stopped by an operator) is only context. A stopped container's last
+   health-check output is stale, so health lines fit only a live container.
+2. **The run.** Lines printed since the container's last start outrank lines
+   of earlier runs (`Evidence.run_lines`); a fact that explains the exit
+   belongs to the last run too.
+3. **The line's own level.** A line the program itself marks as DEBUG, INFO,
+   NOTICE or WARN is not what it died of; ERROR, FATAL, [emerg] and unlevelled
+   lines (tracebacks, panics) are.
+4. **Persistence.** A finding a restart cannot fix (`restart_safe: false`:
+   configuration, persistent dependency failures, full disks) outranks a
+   restartable one. Text printed after a configuration or dependency error —
+   a user-supplied "java.lang.OutOfMemoryError" after nginx's "host not found
+   in upstream" — can therefore never turn it into a restartable diagnosis.
+5. **Priority** (specific signatures over generic ones), then **position**
+   (nearest the end of the log), then the signature listed first.
+
+Signatures that match the same line are compared first, by fit and priority
+alone, so a line is read as its most specific signature says ("[emerg]
+socket() failed (24: Too many open files)" is about file descriptors, not a
+configuration error) before lines are compared with each other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fleet.facts import ContainerFacts
+from healer.diagnosis.signatures import Exit, Signature
+from healer.model import Category
+
+CRASH_SIGNALS = frozenset({132, 133, 134, 135, 136, 139, 159})  # ILL TRAP ABRT BUS FPE SEGV SYS
+LIMIT_SIGNALS = frozenset({152, 153})  # SIGXCPU, SIGXFSZ
+STOP_SIGNALS = frozenset({130, 137, 143})  # SIGINT, SIGKILL (without an OOM kill), SIGTERM
+# Exits the engine reports loudly enough that a finding which does not explain them is context.
+LOUD = frozenset({Exit.OOM, Exit.SIGNAL, Exit.LIMIT, Exit.STOP})
+# A level is read from the start of a line, where loggers put it.
+LEVEL_SPAN = 120
+_LEVEL = re.compile(
+    r"(?P<minor>"
+    r"\b(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING)\b"
+    r"|\[(?:[\w-]+:)?(?:trace\d?|debug|info|notice|warn|warning|Note|Warning|System|Info)\]"
+    r'|(?i:\b(?:level|lvl|severity)"?\s*[=:]\s*"?(?:trace|debug|info|notice|warn|warning)\b)'
+    r'|"level"\s*:\s*[1-4]0\b|"s"\s*:\s*"(?:I|W|D\d?)"'
+    r"|^(?:trce|dbug|info|warn):|^[DIW], \["
+    r")|(?P<major>"
+    r"\b(?:ERROR|ERR|FATAL|PANIC|CRIT|CRITICAL|ALERT|EMERG|SEVERE)\b"
+    r"|\[(?:[\w-]+:)?(?:error|crit|alert|emerg|Error|ERROR)\]"
+    r'|(?i:\b(?:level|lvl|severity)"?\s*[=:]\s*"?(?:error|err|fatal|panic|critical)\b)'
+    r'|"level"\s*:\s*[56]0\b|"s"\s*:\s*"[EF]"'
+    r"|^(?:fail|crit):|^[EF], \["
+    r")"
+)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One signature matching one line (or the facts alone)."""
+
+    sig: int  # index of the signature
+    rank: int  # index of the pattern that matched (0 = the most telling)
+    line: int  # index into the scanned lines; -1 when the facts alone matched
+    match: re.Match[str] | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the scanned lines came from: (source, start, end) spans, and where the last run
+    begins among the log lines."""
+
+    lines: Sequence[str]
+    spans: Sequence[tuple[str, int, int]]
+    run_from: int  # index of the first log line of the last run (0 when unknown)
+
+    def source(self, line: int) -> str:
+        for source, start, end in self.spans:
+            if start <= line < end:
+                return source
+        return "facts"
+
+
+def exit_of(facts: ContainerFacts | None) -> Exit:
+    """How the container's last run ended, from the engine's facts alone."""
+    if facts is None:
+        return Exit.GONE
+    if facts.oom_killed:
+        return Exit.OOM
+    code = facts.exit_code
+    if facts.state in ("running", "paused") or (facts.state == "created" and code == 0):
+        return Exit.LIVE
+    if code == 0:
+        return Exit.CLEAN
+    if code in (126, 127):
+        return Exit.EXEC
+    if code in CRASH_SIGNALS:
+        return Exit.SIGNAL
+    if code in LIMIT_SIGNALS:
+        return Exit.LIMIT
+    if code in STOP_SIGNALS:
+        return Exit.STOP
+    return Exit.ERROR
+
+
+def is_minor(line: str) -> bool:
+    """True when the line's first level marker is below ERROR (DEBUG, INFO, NOTICE, WARN)."""
+    found = _LEVEL.search(line[:LEVEL_SPAN])
+    return found is not None and found.lastgroup == "minor"
+
+
+def decide(
+    signatures: Sequence[Signature], hits: Sequence[Hit], layout: Layout, exit: Exit
+) -> tuple[int, Hit]:
+    """The winning signature and its lead hit (see the module's docstring for the order)."""
+    return _Ranking(signatures, layout, exit).decide(hits)
+
+
+class _Ranking:
+    def __init__(self, signatures: Sequence[Signature], layout: Layout, exit: Exit) -> None:
+        self.signatures = signatures
+        self.layout = layout
+        self.exit = exit
+
+    def decide(self, hits: Sequence[Hit]) -> tuple[int, Hit]:
+        # The most specific reading of each line first ...
+        by_line: dict[int, Hit] = {}
+        candidates: list[Hit] = []
+        for hit in hits:
+            if hit.line < 0:
+                candidates.append(hit)
+                continue
+            best = by_line.get(hit.line)
+            if best is None or self.reading(hit) > self.reading(best):
+                by_line[hit.line] = hit
+        # ... then the lines (and facts) against each other. The catch-all signature always
+        # matches, so there is a candidate.
+        candidates.extend(by_line.values())
+        winner = max(candidates, key=self.weight)
+        lead = max(
+            (h for h in hits if h.sig == winner.sig), key=lambda h: (*self.tier(h), -h.rank, h.line)
+        )
+        return winner.sig, lead
+
+    def fit(self, hit: Hit) -> int:
+        """2 when the finding explains the exit, 1 when compatible with it, 0 when context."""
+        if self.layout.source(hit.line) == "health" and self.exit is not Exit.LIVE:
+            return 0
+        if self.exit in self.signatures[hit.sig].exits:
+            return 2
+        return 0 if self.exit in LOUD else 1
+
+    def tier(self, hit: Hit) -> tuple[int, int, int]:
+        """(fit, in the last run, at a decisive level)."""
+        explains = self.fit(hit)
+        if hit.line < 0:
+            # A fact that explains the exit is as telling as a line; a fallback ("exited
+            # with code 1") only stands when no line says more.
+            return explains, int(explains == 2), int(explains == 2)
+        sig = self.signatures[hit.sig]
+        source = self.layout.source(hit.line)
+        this_run = source != "logs" or hit.line >= self.layout.run_from
+        minor = (
+            sig.category is not Category.UNKNOWN
+            and source == "logs"
+            and is_minor(self.layout.lines[hit.line])
+        )
+        return explains, int(this_run), int(not minor)
+
+    def reading(self, hit: Hit) -> tuple[int, int, int]:
+        return self.fit(hit), self.signatures[hit.sig].priority, -hit.sig
+
+    def weight(self, hit: Hit) -> tuple[int, int, int, bool, int, int, int]:
+        sig = self.signatures[hit.sig]
+        return (*self.tier(hit), not sig.restart_safe, sig.priority, hit.line, -hit.sig)
