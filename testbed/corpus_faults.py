@@ -1,15 +1,18 @@
 """Real faults, injected into real containers: the diagnosis corpus the kernel and Docker write.
 
+(Long because it is a catalogue: forty-odd fault definitions as data. The code
+that injects them is `corpus_injection.py`.)
+
 The labelled log corpus (`corpus.py`) holds what programs print; this one holds
 what actually happens. Each `Fault` starts a container on the test bed's Docker
 Engine that really fails — a memory limit the kernel enforces, a pids limit
 that stops `fork`, a tmpfs that fills up, a read-only root, a name Docker's DNS
 does not know, a port another process holds, a health check that times out, a
 SIGSEGV, an operator's `docker kill` — and says how a human would classify it
-(category and `restart_safe`). `run_faults` waits for each failure, collects
-the evidence exactly as the healer does (`healer.evidence.gather` through the
-real Docker adapter) and returns it for the classifier (and, in the LLM
-evaluation, a model) to judge.
+(category and `restart_safe`). `corpus_injection.run_faults` waits for each
+failure, collects the evidence exactly as the healer does
+(`healer.evidence.gather` through the real Docker adapter) and returns it for
+the classifier (and, in the LLM evaluation, a model) to judge.
 
 Images: the busybox test image (shell, httpd, nc, wget, dd) and the
 debootstrapped Debian image with python3, for the messages real programs print
@@ -21,28 +24,18 @@ share, is removed afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import docker
-import docker.errors
 from docker.types import Ulimit
 
-from healer.docker_port import DockerAdapter
-from healer.evidence import gather
-from healer.model import Category, Evidence
-from testbed.containers import TEST_IMAGE, ContainerFactory, health
+from healer.model import Category
+from testbed.containers import TEST_IMAGE, health
 
 DEBIAN_IMAGE = os.environ.get("TEST_DEBIAN_IMAGE", "itops-base/debian-python:bookworm")
-LOG_LINES = 200
 NETWORK_ALIAS_DB = "db"  # a peer on the fault network where nothing listens
-WAIT_SECONDS = 45.0
 
 C, R, D, X, U = (
     Category.CONFIGURATION,
@@ -76,13 +69,6 @@ class Fault:
     subset: bool = False  # part of the quick subset `make test` runs
 
 
-@dataclass(frozen=True)
-class Outcome:
-    fault: Fault
-    evidence: Evidence
-    seconds: float  # from create to evidence collected
-
-
 def py(source: str, *, args: Sequence[str] = ()) -> list[str]:
     """A Python program run from a file (`/tmp/app.py`), so tracebacks show its source lines,
     as they do for a real service."""
@@ -111,7 +97,9 @@ FAULTS: tuple[Fault, ...] = (
         "a shell pipeline grows past a 16 MiB memory limit; the kernel kills it, nothing logged",
         R,
         True,
-        ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a)"],
+        # A second in: Engine 20.10 may never flag a kill in a run's first instants (see
+        # exporter/oom.py), and services are rarely OOM-killed before they have started.
+        ["sh", "-c", "sleep 1; x=$(head -c 200000000 /dev/zero | tr '\\0' a)"],
         options={"mem_limit": "16m", "memswap_limit": "16m"},
         subset=True,
     ),
@@ -121,7 +109,8 @@ FAULTS: tuple[Fault, ...] = (
         R,
         True,
         py(
-            "import sys\nprint('orders-api: loading product catalogue', flush=True)\n"
+            "import sys, time\nprint('orders-api: loading product catalogue', flush=True)\n"
+            "time.sleep(1)\n"
             "blocks = [b'x' * (8 << 20) for _ in range(64)]\n"
         ),
         image=DEBIAN_IMAGE,
@@ -511,118 +500,3 @@ def fault_named(name: str) -> Fault:
         if fault.name == name:
             return fault
     raise KeyError(name)
-
-
-class FaultBed:
-    """The containers, peers and network one run of faults uses; `close()` removes them all."""
-
-    def __init__(self, client: docker.DockerClient, *, run_id: str | None = None) -> None:
-        self.client = client
-        self.factory = ContainerFactory(client, run_id=run_id or "f" + uuid.uuid4().hex[:7])
-        self.adapter = DockerAdapter(lambda: client.api)
-        self._network: Any = None
-        self._server: Any = None
-
-    def network(self) -> str:
-        if self._network is None:
-            name = f"{self.factory.prefix}net"
-            self._network = self.client.networks.create(
-                name, labels={"itops.test.run": self.factory.run_id}
-            )
-            peer = self.factory.run(["sleep", "100000"], hint="db", network=name)
-            # The alias the faulty services use; nothing listens on it.
-            self._network.disconnect(peer)
-            self._network.connect(peer, aliases=[NETWORK_ALIAS_DB])
-        return str(self._network.name)
-
-    def server(self) -> str:
-        if self._server is None:
-            self._server = self.factory.run(["httpd", "-f", "-p", "8080", "-h", "/www"], hint="srv")
-            _wait(lambda: self._server_running(), "the port-holding server to run")
-        return str(self._server.id)
-
-    def _server_running(self) -> bool:
-        self._server.reload()
-        return bool(self._server.attrs["State"]["Running"])
-
-    def inject(self, fault: Fault) -> Outcome:
-        """Start `fault`, wait until it has happened, and gather the healer's evidence."""
-        started = time.monotonic()
-        options = dict(fault.options)
-        if fault.network:
-            options["network"] = self.network()
-        if fault.share_netns:
-            options["network_mode"] = f"container:{self.server()}"
-        container = self.factory.run(
-            list(fault.command), hint=fault.name, image=fault.image, start=False, **options
-        )
-        with contextlib.suppress(docker.errors.APIError):
-            # A command Docker cannot execute fails here; the failure is in the container's state.
-            container.start()
-        if fault.after:
-            _wait(lambda: _state(container)["Running"], f"{fault.name} to run")
-            if fault.after == "stop":
-                container.stop(timeout=5)
-            else:
-                container.kill()
-        _wait(lambda: _happened(container, fault.until), f"{fault.name} to fail", WAIT_SECONDS)
-        evidence = gather(
-            self.adapter,
-            name=container.name,
-            container_id=container.id,
-            now=time.time(),
-            log_lines=LOG_LINES,
-        )
-        return Outcome(fault, evidence, time.monotonic() - started)
-
-    def close(self) -> None:
-        self.factory.cleanup()
-        if self._network is not None:
-            with contextlib.suppress(docker.errors.APIError):
-                self._network.remove()
-
-
-def run_faults(
-    client: docker.DockerClient, faults: Sequence[Fault], *, workers: int = 6
-) -> list[Outcome]:
-    """Inject every fault (in parallel), in order; everything created is removed afterwards."""
-    bed = FaultBed(client)
-    try:
-        if any(f.network for f in faults):
-            bed.network()
-        if any(f.share_netns for f in faults):
-            bed.server()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(bed.inject, faults))
-    finally:
-        bed.close()
-
-
-@contextlib.contextmanager
-def fault_bed(client: docker.DockerClient) -> Iterator[FaultBed]:
-    bed = FaultBed(client)
-    try:
-        yield bed
-    finally:
-        bed.close()
-
-
-def _state(container: Any) -> dict[str, Any]:
-    container.reload()
-    return dict(container.attrs["State"])
-
-
-def _happened(container: Any, until: str) -> bool:
-    state = _state(container)
-    if until == "unhealthy":
-        return bool((state.get("Health") or {}).get("Status") == "unhealthy")
-    # A container Docker could not start stays "created", with the error and exit code set.
-    return state["Status"] in ("exited", "dead") or bool(state.get("Error"))
-
-
-def _wait(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.1)

@@ -20,7 +20,8 @@ from healer.docker_port import DockerAdapter
 from healer.evidence import gather
 from healer.model import Category
 from testbed.containers import ContainerFactory, wait_for_state
-from testbed.corpus_faults import FAULTS, NETWORK_ALIAS_DB, Outcome, fault_bed, run_faults
+from testbed.corpus_faults import FAULTS, NETWORK_ALIAS_DB
+from testbed.corpus_injection import Outcome, fault_bed, run_faults
 
 SUBSET = [f for f in FAULTS if f.subset]
 
