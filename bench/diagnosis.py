@@ -36,7 +36,8 @@ from dataclasses import dataclass, replace
 
 from healer.diagnosis.classifier import SCAN_LINES, classify, default_classifier
 from healer.model import Evidence
-from testbed.corpus import DEFAULT_NOISE_END, Case, generate_noise, load_corpus
+from testbed.corpus import Case, load_corpus
+from testbed.corpus_noise import DEFAULT_NOISE_END, generate_noise
 
 TARGET_ACCURACY = 0.90
 TARGET_RATE = 1000.0

@@ -16,9 +16,12 @@ what the Docker Engine reports first and by the text last:
 2. **The run.** Lines printed since the container's last start outrank lines
    of earlier runs (`Evidence.run_lines`); a fact that explains the exit
    belongs to the last run too.
-3. **The line's own level.** A line the program itself marks as DEBUG, INFO,
-   NOTICE or WARN is not what it died of; ERROR, FATAL, [emerg] and unlevelled
-   lines (tracebacks, panics) are.
+3. **Decisive lines.** A persistent failure the program itself files under
+   DEBUG, INFO, NOTICE or WARN is one it carried on after (a cache directory it
+   could not write, a client address MySQL could not resolve): ERROR, FATAL,
+   [emerg] and unlevelled lines (tracebacks, panics) come first. A health
+   check's output says that the service is unwell, not why, so the logs' lines
+   come before it; a fallback fact ("exited with code 1") comes after both.
 4. **Persistence.** A finding a restart cannot fix (`restart_safe: false`:
    configuration, persistent dependency failures, full disks) outranks a
    restartable one. Text printed after a configuration or dependency error —
@@ -41,9 +44,9 @@ from dataclasses import dataclass
 
 from fleet.facts import ContainerFacts
 from healer.diagnosis.signatures import Exit, Signature
-from healer.model import Category
 
-CRASH_SIGNALS = frozenset({132, 133, 134, 135, 136, 139, 159})  # ILL TRAP ABRT BUS FPE SEGV SYS
+CRASH_SIGNALS = frozenset({132, 133, 135, 136, 139, 159})  # ILL TRAP BUS FPE SEGV SYS
+ABORT_SIGNAL = 134
 LIMIT_SIGNALS = frozenset({152, 153})  # SIGXCPU, SIGXFSZ
 STOP_SIGNALS = frozenset({130, 137, 143})  # SIGINT, SIGKILL (without an OOM kill), SIGTERM
 # Exits the engine reports loudly enough that a finding which does not explain them is context.
@@ -56,13 +59,13 @@ _LEVEL = re.compile(
     r"|\[(?:[\w-]+:)?(?:trace\d?|debug|info|notice|warn|warning|Note|Warning|System|Info)\]"
     r'|(?i:\b(?:level|lvl|severity)"?\s*[=:]\s*"?(?:trace|debug|info|notice|warn|warning)\b)'
     r'|"level"\s*:\s*[1-4]0\b|"s"\s*:\s*"(?:I|W|D\d?)"'
-    r"|^(?:trce|dbug|info|warn):|^[DIW], \["
+    r"|^(?:trce|dbug|info|warn):|^[DIW], \[|^\S+\s+[IWD]\s+[A-Z]{3,}\s+\["
     r")|(?P<major>"
     r"\b(?:ERROR|ERR|FATAL|PANIC|CRIT|CRITICAL|ALERT|EMERG|SEVERE)\b"
     r"|\[(?:[\w-]+:)?(?:error|crit|alert|emerg|Error|ERROR)\]"
     r'|(?i:\b(?:level|lvl|severity)"?\s*[=:]\s*"?(?:error|err|fatal|panic|critical)\b)'
     r'|"level"\s*:\s*[56]0\b|"s"\s*:\s*"[EF]"'
-    r"|^(?:fail|crit):|^[EF], \["
+    r"|^(?:fail|crit):|^[EF], \[|^\S+\s+[EF]\s+[A-Z]{3,}\s+\[|\b[Ff]atal error\b"
     r")"
 )
 
@@ -108,6 +111,8 @@ def exit_of(facts: ContainerFacts | None) -> Exit:
         return Exit.EXEC
     if code in CRASH_SIGNALS:
         return Exit.SIGNAL
+    if code == ABORT_SIGNAL:
+        return Exit.ABORT
     if code in LIMIT_SIGNALS:
         return Exit.LIMIT
     if code in STOP_SIGNALS:
@@ -116,9 +121,10 @@ def exit_of(facts: ContainerFacts | None) -> Exit:
 
 
 def is_minor(line: str) -> bool:
-    """True when the line's first level marker is below ERROR (DEBUG, INFO, NOTICE, WARN)."""
-    found = _LEVEL.search(line[:LEVEL_SPAN])
-    return found is not None and found.lastgroup == "minor"
+    """True when the line is marked DEBUG, INFO, NOTICE or WARN and nothing at its start says
+    ERROR or worse (a supervisor logs a child's fatal error at WARNING: the error decides)."""
+    groups = {m.lastgroup for m in _LEVEL.finditer(line[:LEVEL_SPAN])}
+    return "minor" in groups and "major" not in groups
 
 
 def decide(
@@ -163,7 +169,7 @@ class _Ranking:
         return 0 if self.exit in LOUD else 1
 
     def tier(self, hit: Hit) -> tuple[int, int, int]:
-        """(fit, in the last run, at a decisive level)."""
+        """(fit, in the last run, decisive)."""
         explains = self.fit(hit)
         if hit.line < 0:
             # A fact that explains the exit is as telling as a line; a fallback ("exited
@@ -172,12 +178,15 @@ class _Ranking:
         sig = self.signatures[hit.sig]
         source = self.layout.source(hit.line)
         this_run = source != "logs" or hit.line >= self.layout.run_from
-        minor = (
-            sig.category is not Category.UNKNOWN
-            and source == "logs"
-            and is_minor(self.layout.lines[hit.line])
+        if source == "health":
+            # A probe's output says the service is unwell, not why: the logs' lines come first.
+            return explains, int(this_run), 0
+        # A persistent failure the program itself files under WARN or below is one it
+        # carried on after (a cache dir it could not write, a client it could not resolve).
+        demoted = (
+            source == "logs" and not sig.restart_safe and is_minor(self.layout.lines[hit.line])
         )
-        return explains, int(this_run), int(not minor)
+        return explains, int(this_run), int(not demoted)
 
     def reading(self, hit: Hit) -> tuple[int, int, int]:
         return self.fit(hit), self.signatures[hit.sig].priority, -hit.sig

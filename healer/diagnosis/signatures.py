@@ -71,11 +71,14 @@ class Exit(StrEnum):
     """
 
     OOM = "oom"  # OOMKilled: the kernel killed it for memory
-    SIGNAL = "signal"  # killed by a crash signal: SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL
+    SIGNAL = "signal"  # a fault the kernel raised: SIGSEGV, SIGBUS, SIGFPE, SIGILL
     LIMIT = "limit"  # killed for a resource limit: SIGXCPU (152), SIGXFSZ (153)
     STOP = "stop"  # stopped from outside: SIGTERM (143), SIGINT (130), SIGKILL (137)
     CLEAN = "clean"  # exit code 0
     EXEC = "exec"  # 126/127: the command could not be run
+    # SIGABRT (134) is how .NET, C++ and Rust (panic=abort) end on an unhandled error, so the
+    # error, whatever it is, explains it as well as a crash does.
+    ABORT = "abort"
     ERROR = "error"  # any other non-zero exit code
     LIVE = "live"  # running or paused: no exit to explain
     GONE = "gone"  # the container no longer exists

@@ -16,7 +16,8 @@ import pytest
 from healer.diagnosis.classifier import classify
 from healer.diagnosis.ranking import is_minor
 from healer.model import Category, Evidence
-from testbed.corpus import DEFAULT_NOISE_END, generate_noise, make_evidence
+from testbed.corpus import make_evidence
+from testbed.corpus_noise import DEFAULT_NOISE_END, generate_noise
 
 # Restartable failures as their programs print them, any of which a program can print too.
 IMITATIONS = {
