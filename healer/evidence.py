@@ -1,7 +1,9 @@
 """Gathering what a human (and the model) needs to judge a failure.
 
-Live inspect facts, the last log lines and the health-check output, with
-secrets redacted and sizes capped before anything is stored, prompted or mailed.
+Live inspect facts, the last log lines (and how many of them the container's
+last run printed, from Docker's log timestamps) and the health-check output,
+with secrets redacted and sizes capped before anything is stored, prompted or
+mailed.
 """
 
 from __future__ import annotations

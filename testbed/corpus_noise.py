@@ -1,5 +1,7 @@
 """Ordinary traffic: what a healthy service prints between incidents, for the corpus cases.
 
+(Long because it is a catalogue: one small generator per kind of service.)
+
 A case says `noise: {kind, lines}`; that many lines of the kind's ordinary
 output (access logs, checkpoints, request logs, supervisor chatter, ...) go
 before its own lines, generated deterministically from the case name. Real

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from fleet.facts import ContainerFacts
+from healer.diagnosis.exits import exit_of
 from healer.diagnosis.finding import build_diagnosis
-from healer.diagnosis.ranking import Hit, Layout, decide, exit_of
+from healer.diagnosis.ranking import Hit, Layout, decide
 from healer.diagnosis.signatures import (
     FOLD_DELETE,
     FOLD_TABLE,

@@ -42,13 +42,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fleet.facts import ContainerFacts
-from healer.diagnosis.signatures import Exit, Signature
+from healer.diagnosis.exits import Exit
+from healer.diagnosis.signatures import Signature
 
-CRASH_SIGNALS = frozenset({132, 133, 135, 136, 139, 159})  # ILL TRAP BUS FPE SEGV SYS
-ABORT_SIGNAL = 134
-LIMIT_SIGNALS = frozenset({152, 153})  # SIGXCPU, SIGXFSZ
-STOP_SIGNALS = frozenset({130, 137, 143})  # SIGINT, SIGKILL (without an OOM kill), SIGTERM
 # Exits the engine reports loudly enough that a finding which does not explain them is context.
 LOUD = frozenset({Exit.OOM, Exit.SIGNAL, Exit.LIMIT, Exit.STOP})
 # A level is read from the start of a line, where loggers put it.
@@ -94,30 +90,6 @@ class Layout:
             if start <= line < end:
                 return source
         return "facts"
-
-
-def exit_of(facts: ContainerFacts | None) -> Exit:
-    """How the container's last run ended, from the engine's facts alone."""
-    if facts is None:
-        return Exit.GONE
-    if facts.oom_killed:
-        return Exit.OOM
-    code = facts.exit_code
-    if facts.state in ("running", "paused") or (facts.state == "created" and code == 0):
-        return Exit.LIVE
-    if code == 0:
-        return Exit.CLEAN
-    if code in (126, 127):
-        return Exit.EXEC
-    if code in CRASH_SIGNALS:
-        return Exit.SIGNAL
-    if code == ABORT_SIGNAL:
-        return Exit.ABORT
-    if code in LIMIT_SIGNALS:
-        return Exit.LIMIT
-    if code in STOP_SIGNALS:
-        return Exit.STOP
-    return Exit.ERROR
 
 
 def is_minor(line: str) -> bool:

@@ -14,13 +14,13 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from enum import StrEnum
 from importlib import resources
 from typing import Any
 
 import yaml
 
 from fleet.facts import ContainerFacts
+from healer.diagnosis.exits import EXITS_BY_CATEGORY, EXPLAINABLE, Exit
 from healer.model import Category
 
 SOURCES = ("logs", "health", "docker")
@@ -61,40 +61,6 @@ FOLD_DELETE = b"0123456789"
 
 class SignatureError(ValueError):
     """The signature table is malformed; the message names the entry and the field."""
-
-
-class Exit(StrEnum):
-    """How the container's last run ended, as the Docker Engine reports it.
-
-    The first six are exits a finding can *explain* (a signature's `exits`); the
-    others say little on their own, so any finding is compatible with them.
-    """
-
-    OOM = "oom"  # OOMKilled: the kernel killed it for memory
-    SIGNAL = "signal"  # a fault the kernel raised: SIGSEGV, SIGBUS, SIGFPE, SIGILL
-    LIMIT = "limit"  # killed for a resource limit: SIGXCPU (152), SIGXFSZ (153)
-    STOP = "stop"  # stopped from outside: SIGTERM (143), SIGINT (130), SIGKILL (137)
-    CLEAN = "clean"  # exit code 0
-    EXEC = "exec"  # 126/127: the command could not be run
-    # SIGABRT (134) is how .NET, C++ and Rust (panic=abort) end on an unhandled error, so the
-    # error, whatever it is, explains it as well as a crash does.
-    ABORT = "abort"
-    ERROR = "error"  # any other non-zero exit code
-    LIVE = "live"  # running or paused: no exit to explain
-    GONE = "gone"  # the container no longer exists
-
-
-EXPLAINABLE = frozenset({Exit.OOM, Exit.SIGNAL, Exit.LIMIT, Exit.STOP, Exit.CLEAN, Exit.EXEC})
-# What a category explains when its signature does not say (`exits:` replaces this): memory,
-# limits and crash signals are what resources and crashes end in; 126/127 mean a command
-# that cannot be run.
-_EXITS_BY_CATEGORY: Mapping[Category, frozenset[Exit]] = {
-    Category.RESOURCE: frozenset({Exit.OOM, Exit.SIGNAL, Exit.LIMIT}),
-    Category.CRASH: frozenset({Exit.SIGNAL}),
-    Category.CONFIGURATION: frozenset({Exit.EXEC}),
-    Category.DEPENDENCY: frozenset(),
-    Category.UNKNOWN: frozenset(),
-}
 
 
 @dataclass(frozen=True)
@@ -220,7 +186,7 @@ def _signature(raw: Any, n: int) -> Signature:
     ):
         raise SignatureError(f"{where}: `defaults` must map names to strings")
     when = _conditions(raw.get("when"), where)
-    exits = _EXITS_BY_CATEGORY[category]
+    exits = EXITS_BY_CATEGORY[category]
     if "exits" in raw:
         names = _strings(raw, "exits", where)
         allowed = sorted(e.value for e in EXPLAINABLE)
