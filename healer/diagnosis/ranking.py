@@ -11,7 +11,8 @@ what the Docker Engine reports first and by the text last:
    exhaustion for an OOM kill, a segfault for SIGSEGV, a shutdown line for a
    stop) outranks one that is merely compatible with it; one that contradicts
    a loud exit (a "connection refused" line in a container that was OOM-killed
-   or stopped by an operator) is only context. A stopped container's last
+   or stopped by an operator) is only context. SIGABRT is not loud: .NET, C++
+   and Rust end any unhandled error with abort(). A stopped container's last
    health-check output is stale, so health lines fit only a live container.
 2. **The run.** Lines printed since the container's last start outrank lines
    of earlier runs (`Evidence.run_lines`); a fact that explains the exit
