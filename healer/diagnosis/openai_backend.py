@@ -62,18 +62,19 @@ class OpenAIBackend:
         with self._lock:
             known = self._form
         forms = (known,) if known else _FORMS
-        last_error: LLMError | None = None
+        errors: list[str] = []
         for form in forms:
             try:
                 content = self._post(messages, schema, form)
             except _RejectedError as exc:
-                last_error = exc
+                errors.append(f"{form}: {exc}")
                 continue
             with self._lock:
                 self._form = form
             return content
-        assert last_error is not None
-        raise last_error
+        # Both forms refused: the first refusal is often the real cause (a prompt longer than
+        # the server's context), the second only says the fallback form is not supported.
+        raise LLMError("; ".join(errors))
 
     def _post(self, messages: Sequence[ChatMessage], schema: Mapping[str, Any], form: str) -> str:
         if form == "json_object":
