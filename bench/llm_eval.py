@@ -99,10 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open_backend(args) as meter:
         assert meter is not None
         service = service_for(meter, args.timeout)
+        faults_n = sum(c.origin == "fault" for c in cases)
         print(
-            f"LLM evaluation: {meter.describe}; {len(cases)} cases "
-            f"({sum(c.origin == 'fault' for c in cases)} real faults, "
-            f"{sum(c.origin == 'corpus' for c in cases)} corpus), timeout {args.timeout:g}s"
+            f"LLM evaluation: {meter.describe}; {len(cases)} cases ({faults_n} real "
+            f"fault{'' if faults_n == 1 else 's'}, {len(cases) - faults_n} from the corpus), "
+            f"timeout {args.timeout:g}s"
         )
         judged: list[Judged] = []
         for case in cases:
