@@ -26,6 +26,7 @@ import docker
 import docker.errors
 import requests
 
+from demo.model import HOW_TO_ENABLE, ModelChoice, choose_model
 from fleet.docker_env import docker_client
 from testbed.chain import Chain, running_chain
 from testbed.containers import ContainerFactory, health
@@ -149,6 +150,23 @@ def show_incident(incident: dict[str, Any]) -> None:
     say("\n".join(lines))
 
 
+ASK_QUESTION = "Which containers need attention and why?"
+
+
+def healer_cli(chain: Chain, *args: str, **settings: str) -> str:
+    """`python -m healer ARGS` with the demo healer's settings (and `settings`); its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "healer", *args],
+        env={**os.environ, **chain.healer_settings, **settings, "PYTHONPATH": str(REPO)},
+        cwd=chain.workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    return result.stdout.strip() or result.stderr.strip()
+
+
 def latest_for(healer: Service, container: str, after: int = 0) -> dict[str, Any] | None:
     found = api(healer, f"/api/incidents?container={container}")["incidents"]
     fresh = [i for i in found if i["id"] > after]
@@ -156,7 +174,7 @@ def latest_for(healer: Service, container: str, after: int = 0) -> dict[str, Any
 
 
 def demo_chain(
-    workdir: Path, label: str, smtp: SmtpServer
+    workdir: Path, label: str, smtp: SmtpServer, model: ModelChoice
 ) -> contextlib.AbstractContextManager[Chain]:
     return running_chain(
         workdir,
@@ -165,7 +183,7 @@ def demo_chain(
         healer_settings={
             "HEALER_MODE": "check",
             "HEALER_VERIFY_WINDOW_SECONDS": "3",
-            "LLM_BACKEND": os.environ.get("LLM_BACKEND", "none"),
+            **model.settings,
             "EMAIL_FROM": "itops-demo@example.com",
             "EMAIL_TO": "oncall@example.com",
             "SMTP_HOST": smtp.host,
@@ -188,6 +206,7 @@ def main() -> int:
         print(
             f"{DIM}(containers named prod-* exist already; the demo's are named demo-prod-*){RESET}"
         )
+    model = choose_model(os.environ)
     smtp = SmtpServer().start()
     try:
         with tempfile.TemporaryDirectory(prefix="itops-demo-") as tmp:
@@ -200,9 +219,13 @@ def main() -> int:
                 "Start the agent: exporter, healer (check mode), Prometheus, Alertmanager, "
                 "an SMTP sink",
             )
-            with demo_chain(workdir, label, smtp) as chain:
+            with demo_chain(workdir, label, smtp, model) as chain:
                 prom = chain.stack
                 say(f"healer status page: {chain.healer.url}/   Prometheus: {prom.prometheus.url}")
+                if model.found:
+                    say(f"LLM (advice only): {model.describe}")
+                else:
+                    say(f"LLM: off, {model.why_none}; the rules diagnose alone.\n{HOW_TO_ENABLE}")
                 say(
                     "Prometheus and Alertmanager load prometheus/ and alertmanager/ from this "
                     "repository, rewritten to loopback with 1 s intervals"
@@ -231,18 +254,13 @@ def main() -> int:
                 show_incident(incident)
                 running = client.containers.get(web).status
                 say(f"{web} is still {running}: check mode never restarts")
+                say(f"\n$ python -m healer ask {ASK_QUESTION!r}")
+                say(healer_cli(chain, "ask", ASK_QUESTION))
 
                 step(6, "Heal mode, one shot: python -m healer heal")
-                result = subprocess.run(
-                    [sys.executable, "-m", "healer", "heal"],
-                    env={**os.environ, **chain.healer_settings, "PYTHONPATH": str(REPO)},
-                    cwd=workdir,
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                    check=False,
-                )
-                say(result.stdout.strip() or result.stderr.strip())
+                # A one-shot heal is a heal-mode run: with the webhook healer's HEALER_MODE=check
+                # it would decide in check mode (the stricter one wins) and restart nothing.
+                say(healer_cli(chain, "heal", HEALER_MODE="heal"))
 
                 step(
                     7,

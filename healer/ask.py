@@ -1,11 +1,15 @@
 """`python -m healer ask "QUESTION"`: answers about the managed containers, from a live snapshot.
 
-With a model, the snapshot is given to it as data (between the same untrusted
-markers as logs) and its one-paragraph answer is shown. Without one, or when
-it fails, the common questions — "Are all containers healthy?", "What is the
-status of prod-web-01?", "Which containers need attention?" — are answered
-deterministically from the same snapshot, so the command is useful on a host
-with no LLM at all. The answer is display text only; nothing acts on it.
+The facts always come first: the common questions — "Are all containers
+healthy?", "What is the status of prod-web-01?", "Which containers need
+attention?" — are answered deterministically from the snapshot, so the command
+is right on a host with no LLM at all, and a model can never replace a correct
+answer with a wrong one. With a model, the snapshot is also given to it as data
+(between the same untrusted markers as logs) and its one-paragraph answer is
+added below the facts — only when it is grounded in the snapshot (the
+containers it names exist and are in the state it says,
+`diagnosis.snapshot_grounding`); otherwise the output says it was discarded and
+why. The answer is display text only; nothing acts on it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 import pydantic
 
 from fleet.facts import ContainerFacts
+from healer.diagnosis.deadline import call_with_deadline
 from healer.diagnosis.llm_schema import (
     ANSWER_SCHEMA,
     ChatBackend,
@@ -28,7 +33,7 @@ from healer.diagnosis.llm_schema import (
     clean_text,
 )
 from healer.diagnosis.prompt import data_block
-from healer.diagnosis.service import call_with_deadline
+from healer.diagnosis.snapshot_grounding import NAME_LIKE, check_answer
 from healer.model import Source
 from healer.redact import redact
 
@@ -39,17 +44,21 @@ _ATTENTION = re.compile(
     re.IGNORECASE,
 )
 _HEALTHY = re.compile(r"health|\bok\b|okay|fine|\bup\b|running|good|alive|all\b", re.IGNORECASE)
-# Container-like names the user may mention: a hyphen and a digit, e.g. prod-web-01.
-_NAME_LIKE = re.compile(r"[a-z0-9][a-z0-9_.-]*-[a-z0-9_.-]*\d[a-z0-9_.-]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Answer:
-    """The text to print, who wrote it, and (when the model was skipped or failed) why."""
+    """What to print: the facts, then the model's answer when it was kept.
+
+    `source` is LLM only when the model's answer is part of `text`; `note` says
+    which model answered, or why its answer is missing (off, failed, discarded).
+    """
 
     text: str
     source: Source
     note: str = ""
+    facts: str = ""
+    model_answer: str | None = None
 
 
 def _ago(seconds: float) -> str:
@@ -115,7 +124,7 @@ def answer_from_snapshot(
     named = [c for c in snapshot if _mentions(question, c.name)]
     unknown = [
         word.rstrip(".")
-        for word in _NAME_LIKE.findall(question)
+        for word in NAME_LIKE.findall(question)
         if word.lower().rstrip(".") not in by_name and re.search("[a-z]", word, re.IGNORECASE)
     ]
     needing = sorted((c for c in snapshot if c.needs_attention), key=_attention_order)
@@ -171,19 +180,26 @@ def answer(
     timeout: float = 20.0,
     now: float | None = None,
 ) -> Answer:
-    """Answer `question` about `snapshot`: by the model when one is given and answers validly,
-    otherwise deterministically (with `note` saying why the model's answer is missing)."""
+    """The deterministic answer to `question` about `snapshot`, followed by the model's when one
+    is given, answers validly, and its answer is grounded in the snapshot."""
     now = time.time() if now is None else now
+    facts = answer_from_snapshot(question, snapshot, now)
     if backend is None:
-        return Answer(answer_from_snapshot(question, snapshot, now), Source.RULES, "LLM disabled")
+        return Answer(facts, Source.RULES, "LLM disabled", facts)
     messages = build_ask_messages(question, snapshot, now)
     try:
         raw = call_with_deadline(lambda: backend.chat_json(messages, ANSWER_SCHEMA), timeout)
         reply = LLMTextAnswer.model_validate(json.loads(raw))
     except LLMError as exc:
-        note = f"LLM unavailable: {exc}"
+        return Answer(facts, Source.RULES, f"LLM unavailable: {exc}", facts)
     except (ValueError, pydantic.ValidationError):
-        note = "LLM answer was not valid"
-    else:
-        return Answer(reply.answer, Source.LLM, f"answered by {backend.describe}")
-    return Answer(answer_from_snapshot(question, snapshot, now), Source.RULES, note)
+        return Answer(facts, Source.RULES, "LLM answer was not valid", facts)
+    model_text = redact(reply.answer)
+    reason = check_answer(model_text, snapshot)
+    if reason is not None:
+        shown = clean_text(model_text, 80)
+        note = f'{backend.describe}\'s answer discarded: {reason} (it said: "{shown}")'
+        return Answer(facts, Source.RULES, note, facts)
+    text = f"{facts}\n\n{backend.describe}, checked against the snapshot:\n{model_text}"
+    note = f"facts from the snapshot; {backend.describe}'s answer is grounded in it"
+    return Answer(text, Source.LLM, note, facts, model_text)

@@ -36,7 +36,10 @@ class DockerPort(Protocol):
         """The container with exactly this name, or None."""
         ...
 
-    def logs(self, container_id: str, tail: int) -> list[str]: ...
+    def logs(self, container_id: str, tail: int, *, timestamps: bool = False) -> list[str]:
+        """The last `tail` lines; with `timestamps`, each starts with Docker's RFC 3339 time
+        and a space, as `docker logs -t` prints them."""
+        ...
 
     def list_managed(self, selector: LabelSelector) -> list[ContainerFacts]: ...
 
@@ -119,11 +122,11 @@ class DockerAdapter:
                     return facts
         return None
 
-    def logs(self, container_id: str, tail: int) -> list[str]:
+    def logs(self, container_id: str, tail: int, *, timestamps: bool = False) -> list[str]:
         try:
             with self._translated(f"logs of {container_id[:12]}"):
                 raw = self._client().logs(
-                    container_id, stdout=True, stderr=True, tail=tail, timestamps=False
+                    container_id, stdout=True, stderr=True, tail=tail, timestamps=timestamps
                 )
         except docker.errors.NotFound:
             return []

@@ -151,6 +151,9 @@ class Evidence:
     health_output: tuple[str, ...] = ()
     collected_at: float = 0.0
     truncated: bool = False
+    # How many of the last log lines the container printed since its last start (None: not
+    # known). Lines before them belong to earlier runs: the classifier weighs them less.
+    run_lines: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         facts = self.facts
@@ -227,6 +230,37 @@ class Diagnosis:
             signature=str(data.get("signature", "")),
             note=str(data.get("note", "")),
         )
+
+
+@dataclass(frozen=True)
+class DiagnosisResult:
+    """The classifier's diagnosis, the model's (when valid), and the one to show.
+
+    `rules` is what the policy decides on. `llm` is set only for a valid,
+    grounded model answer (fresh or cached). `final` is the model's answer when
+    there is one, else the rules' with a note saying why the model's was not
+    used; its `restart_safe` is never more permissive than `rules.restart_safe`.
+    """
+
+    rules: Diagnosis
+    llm: Diagnosis | None
+    final: Diagnosis
+    llm_outcome: str
+    llm_seconds: float | None = None
+
+    @property
+    def llm_vetoes_restart(self) -> bool:
+        """True when a valid model answer says a restart will not help (for LLM_CAN_VETO)."""
+        return self.llm is not None and not self.llm.restart_safe
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rules": self.rules.to_dict(),
+            "llm": self.llm.to_dict() if self.llm else None,
+            "final": self.final.to_dict(),
+            "llm_outcome": self.llm_outcome,
+            "llm_seconds": None if self.llm_seconds is None else round(self.llm_seconds, 3),
+        }
 
 
 @dataclass(frozen=True)

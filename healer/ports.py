@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from healer.diagnosis.service import DiagnosisResult
-from healer.model import Alert, Evidence, Incident
+from healer.model import Alert, DiagnosisResult, Evidence, Incident
 
 
 class Diagnoser(Protocol):

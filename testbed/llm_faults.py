@@ -65,11 +65,17 @@ class FaultInjector:
     """An Ollama/OpenAI-compatible chat server on 127.0.0.1 that fails as told."""
 
     def __init__(
-        self, fault: Fault = Fault.NONE, *, hang_seconds: float = 30.0, category: str = "crash"
+        self,
+        fault: Fault = Fault.NONE,
+        *,
+        hang_seconds: float = 30.0,
+        category: str = "crash",
+        answer: str = "All containers look fine to me (fault injector).",
     ) -> None:
         self.fault = fault
         self.hang_seconds = hang_seconds
         self.category = category
+        self.answer = answer  # what `ask` gets back (the answer schema), e.g. a wrong claim
         self.requests: list[dict[str, Any]] = []
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -121,7 +127,7 @@ class FaultInjector:
         if fault is Fault.WRONG_SCHEMA:
             return json.dumps({"status": "ok", "answer": 42, "restart": "yes please"})
         if wants_answer:
-            return json.dumps({"answer": "All containers look fine to me (fault injector)."})
+            return json.dumps({"answer": self.answer})
         if fault is Fault.INVENTED_EVIDENCE:
             return json.dumps(
                 {

@@ -14,7 +14,8 @@ exceptions into metric outcomes.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
@@ -126,6 +127,22 @@ ANSWER_SCHEMA: Mapping[str, Any] = {
 
 ChatMessage = Mapping[str, str]
 """One chat message: `{"role": "system" | "user", "content": "..."}`."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one answer cost, as the server counted them (0 when it did not say)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+UsageSink = Callable[[Usage], None]
+"""Where a backend reports each answer's token count (the LLM evaluation measures cost)."""
 
 
 class ChatBackend(Protocol):

@@ -16,7 +16,14 @@ import httpx
 import ollama
 import pydantic
 
-from healer.diagnosis.llm_schema import ChatMessage, LLMError, LLMTimeoutError, LLMUnavailableError
+from healer.diagnosis.llm_schema import (
+    ChatMessage,
+    LLMError,
+    LLMTimeoutError,
+    LLMUnavailableError,
+    Usage,
+    UsageSink,
+)
 
 DEFAULT_HOST = "http://localhost:11434"
 DEFAULT_MODEL = "llama3.2"
@@ -36,11 +43,13 @@ class OllamaBackend:
         *,
         timeout: float = 20.0,
         keep_alive: str | None = None,
+        on_usage: UsageSink | None = None,
     ) -> None:
         self.host = host
         self.model = model
         self.timeout = timeout
         self.keep_alive = keep_alive
+        self._on_usage = on_usage
         self._client = ollama.Client(host=host, timeout=timeout)
 
     @property
@@ -69,6 +78,8 @@ class OllamaBackend:
             raise LLMError(f"HTTP error talking to Ollama: {type(exc).__name__}") from exc
         except (json.JSONDecodeError, pydantic.ValidationError) as exc:
             raise LLMError("Ollama's reply was not an Ollama chat response") from exc
+        if self._on_usage is not None:
+            self._on_usage(Usage(response.prompt_eval_count or 0, response.eval_count or 0))
         return response.message.content or ""
 
     def close(self) -> None:

@@ -17,7 +17,14 @@ from typing import Any
 
 import requests
 
-from healer.diagnosis.llm_schema import ChatMessage, LLMError, LLMTimeoutError, LLMUnavailableError
+from healer.diagnosis.llm_schema import (
+    ChatMessage,
+    LLMError,
+    LLMTimeoutError,
+    LLMUnavailableError,
+    Usage,
+    UsageSink,
+)
 
 MAX_TOKENS = 512
 _FORMS = ("json_object", "json_schema")
@@ -34,8 +41,10 @@ class OpenAIBackend:
         api_key: str = "",
         timeout: float = 20.0,
         session: requests.Session | None = None,
+        on_usage: UsageSink | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._on_usage = on_usage
         self.model = model
         self.timeout = timeout
         self._session = session or requests.Session()
@@ -53,18 +62,19 @@ class OpenAIBackend:
         with self._lock:
             known = self._form
         forms = (known,) if known else _FORMS
-        last_error: LLMError | None = None
+        errors: list[str] = []
         for form in forms:
             try:
                 content = self._post(messages, schema, form)
             except _RejectedError as exc:
-                last_error = exc
+                errors.append(f"{form}: {exc}")
                 continue
             with self._lock:
                 self._form = form
             return content
-        assert last_error is not None
-        raise last_error
+        # Both forms refused: the first refusal is often the real cause (a prompt longer than
+        # the server's context), the second only says the fallback form is not supported.
+        raise LLMError("; ".join(errors))
 
     def _post(self, messages: Sequence[ChatMessage], schema: Mapping[str, Any], form: str) -> str:
         if form == "json_object":
@@ -107,12 +117,27 @@ class OpenAIBackend:
                 raise _RejectedError(message)
             raise LLMError(message)
         try:
-            return str(response.json()["choices"][0]["message"]["content"] or "")
+            data = response.json()
+            content = str(data["choices"][0]["message"]["content"] or "")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise LLMError(f"{self.base_url} did not send a chat completion") from exc
+        if self._on_usage is not None:
+            self._on_usage(_usage(data))
+        return content
 
     def close(self) -> None:
         self._session.close()
+
+
+def _usage(data: Any) -> Usage:
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return Usage(0, 0)
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return Usage(
+        prompt if isinstance(prompt, int) else 0,
+        completion if isinstance(completion, int) else 0,
+    )
 
 
 class _RejectedError(LLMError):

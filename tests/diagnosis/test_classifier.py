@@ -1,32 +1,47 @@
 """The deterministic classifier, measured on the labelled corpus and pinned by behaviour.
 
 The corpus test prints the accuracy (category and restart_safe) and fails
-under 90%; the tests after it pin the decisions the policy depends on.
+under 97%; the tests after it pin the decisions the policy depends on.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 
 import pytest
 
 from fleet.facts import HealthProbe
-from healer.diagnosis.classifier import (
-    MAX_EVIDENCE_CHARS,
-    MAX_EVIDENCE_LINES,
-    Classifier,
-    SignatureError,
-    classify,
-    default_classifier,
-    load_signatures,
-    parse_signatures,
-    signal_name,
-)
+from healer.diagnosis.classifier import Classifier, classify, default_classifier
+from healer.diagnosis.finding import MAX_EVIDENCE_CHARS, MAX_EVIDENCE_LINES, signal_name
+from healer.diagnosis.signatures import SignatureError, load_signatures, parse_signatures
 from healer.model import Category, Diagnosis, Evidence, Source
 from testbed.corpus import Case, container_facts, make_evidence
 
-REQUIRED_ACCURACY = 0.90
+REQUIRED_ACCURACY = 0.97
+REQUIRED_ECOSYSTEMS = {
+    "Python",
+    "Node.js",
+    "Java/Spring",
+    "Go",
+    "Rust",
+    "Ruby",
+    "PHP",
+    ".NET",
+    "nginx",
+    "Apache httpd",
+    "HAProxy",
+    "PostgreSQL",
+    "MySQL/MariaDB",
+    "MongoDB",
+    "Redis",
+    "RabbitMQ",
+    "Kafka",
+    "Elasticsearch",
+    "shell entrypoints",
+    "process supervisors",
+}
 
 
 def _verdict(case: Case) -> tuple[Diagnosis, bool, bool]:
@@ -41,11 +56,20 @@ def _verdict(case: Case) -> tuple[Diagnosis, bool, bool]:
 # -- the corpus ----------------------------------------------------------------
 
 
-def test_corpus_has_at_least_40_cases_across_all_five_categories(corpus: list[Case]) -> None:
+def test_corpus_has_at_least_150_cases_from_20_ecosystems_in_all_five_categories(
+    corpus: list[Case],
+) -> None:
     counts = Counter(case.category for case in corpus)
-    assert len(corpus) >= 40
+    ecosystems = Counter(case.ecosystem for case in corpus)
+    assert len(corpus) >= 150
     assert set(counts) == set(Category)
-    assert min(counts.values()) >= 5
+    assert min(counts.values()) >= 10
+    assert set(ecosystems) >= REQUIRED_ECOSYSTEMS
+    assert min(ecosystems[e] for e in REQUIRED_ECOSYSTEMS) >= 3
+
+
+def test_every_corpus_case_says_where_its_message_format_comes_from(corpus: list[Case]) -> None:
+    assert [c.name for c in corpus if len(c.source) < 20] == []
 
 
 def test_corpus_cases_carry_realistic_log_volumes(corpus: list[Case]) -> None:
@@ -54,7 +78,7 @@ def test_corpus_cases_carry_realistic_log_volumes(corpus: list[Case]) -> None:
     assert max(len(c.evidence.log_lines) for c in corpus) <= 250
 
 
-def test_classifier_accuracy_on_the_corpus_is_at_least_90_percent(
+def test_classifier_accuracy_on_the_corpus_is_at_least_97_percent(
     corpus: list[Case], capsys: pytest.CaptureFixture[str]
 ) -> None:
     misses = []
@@ -476,7 +500,8 @@ def test_the_diagnosis_says_it_comes_from_the_rules_and_names_its_signature(
         assert diagnosis.source is Source.RULES
         assert diagnosis.signature in known
         assert diagnosis.root_cause and diagnosis.recommendation
-        assert "{" not in diagnosis.root_cause + diagnosis.recommendation
+        # No template field left unfilled (quoted lines may hold braces: JSON logs do).
+        assert re.search(r"\{[a-z_]+\}", diagnosis.root_cause + diagnosis.recommendation) is None
 
 
 def test_the_same_evidence_always_gets_the_same_diagnosis(corpus: list[Case]) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from healer.diagnosis.classifier import classify
+from healer.diagnosis.grounding import ground, parse_answer
 from healer.diagnosis.llm_schema import (
     ANSWER_SCHEMA,
     DIAGNOSIS_SCHEMA,
@@ -14,9 +17,10 @@ from healer.diagnosis.llm_schema import (
     LLMAnswer,
     LLMTextAnswer,
 )
+from healer.diagnosis.ollama_backend import NUM_CTX, NUM_PREDICT
 from healer.diagnosis.prompt import MAX_LOG_CHARS, build_diagnosis_prompt
-from healer.diagnosis.service import ground, parse_answer
 from healer.model import Category, Diagnosis, Source
+from testbed.corpus import load_corpus
 from tests.llm.conftest import INJECTION, NGINX_CONFIG_ERROR, evidence
 
 
@@ -134,3 +138,21 @@ def test_only_quotes_that_appear_in_the_logs_survive_grounding() -> None:
     assert checkable
     assert kept == ['unknown directive "servre_name"', "can't connect to remote host"]
     assert dropped == 2
+
+
+@pytest.mark.llm
+def test_every_corpus_prompt_fits_a_4096_token_context_with_room_for_the_answer(
+    gguf: Path,
+) -> None:
+    # Log text is dense in tokens (digits split one to a token), so the budget is measured with
+    # the test model's own tokenizer on the whole corpus, not assumed from a character count.
+    from llama_cpp import Llama
+
+    tokenizer = Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    largest = 0
+    for case in load_corpus():
+        prompt = build_diagnosis_prompt(case.evidence, classify(case.evidence))
+        tokens = sum(len(tokenizer.tokenize(m["content"].encode())) for m in prompt.messages)
+        largest = max(largest, tokens)
+
+    assert largest + NUM_PREDICT + 64 <= NUM_CTX

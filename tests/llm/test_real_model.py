@@ -18,11 +18,12 @@ import ollama
 import pytest
 
 from healer.diagnosis.classifier import classify
+from healer.diagnosis.grounding import parse_answer
 from healer.diagnosis.llm_schema import DIAGNOSIS_SCHEMA, ChatBackend, ChatMessage
 from healer.diagnosis.ollama_backend import OllamaBackend
 from healer.diagnosis.openai_backend import OpenAIBackend
 from healer.diagnosis.prompt import build_diagnosis_prompt
-from healer.diagnosis.service import DiagnosisService, LLMSettings, parse_answer
+from healer.diagnosis.service import DiagnosisService, LLMSettings
 from healer.model import Category, Source
 from testbed.processes import Service
 from tests.llm.conftest import NGINX_CONFIG_ERROR, PYTHON_CRASH, evidence
