@@ -135,19 +135,29 @@ def render_rules(rule_file: Path, dest: Path, profile: Profile = SHIPPED) -> Pat
     return _dump(data, dest)
 
 
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One target of a scrape job with its own target labels (a fleet's `host`)."""
+
+    address: str
+    labels: Mapping[str, str]
+
+
 def render_prometheus(
     dest_dir: Path,
     *,
-    targets: Mapping[str, str],
-    alertmanager: str,
+    targets: Mapping[str, str | Sequence[ScrapeTarget]],
+    alertmanager: str | Sequence[str],
     profile: Profile = SHIPPED,
     source: Path = PROMETHEUS_CONFIG,
 ) -> Path:
     """Write a loopback copy of prometheus.yml and its rule files under `dest_dir`.
 
-    `targets` maps scrape job names to "host:port"; jobs it does not name are
-    dropped (nothing would answer for them). `alertmanager` is "host:port".
-    Returns the path of the new prometheus.yml.
+    `targets` maps scrape job names to "host:port", which keeps the job's shipped
+    target labels (the exporter's `host`), or to ScrapeTargets with labels of
+    their own (several hosts). Jobs it does not name are dropped (nothing would
+    answer for them). `alertmanager` is "host:port", or several of them (a
+    cluster: Prometheus sends every alert to each). Returns the new file's path.
     """
     data = _load(source)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +175,7 @@ def render_prometheus(
         if name not in targets:
             continue
         job.pop("file_sd_configs", None)
-        job["static_configs"] = [{"targets": [targets[name]]}]
+        job["static_configs"] = _static_configs(job, targets[name])
         if profile.scrape_interval and "scrape_interval" in job:
             job["scrape_interval"] = profile.scrape_interval
         _cap_scrape_timeout(job, fallback_interval=glob_cfg.get("scrape_interval"))
@@ -175,7 +185,8 @@ def render_prometheus(
         raise ValueError(f"no scrape job named {sorted(unknown)} in {source}")
     data["scrape_configs"] = jobs
 
-    data["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    managers = [alertmanager] if isinstance(alertmanager, str) else list(alertmanager)
+    data["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": managers}]}]}
 
     rule_paths: list[str] = []
     for pattern in data.get("rule_files", []):
@@ -185,6 +196,15 @@ def render_prometheus(
             )
     data["rule_files"] = rule_paths
     return _dump(data, dest_dir / "prometheus.yml")
+
+
+def _static_configs(
+    job: Mapping[str, Any], wanted: str | Sequence[ScrapeTarget]
+) -> list[dict[str, Any]]:
+    if isinstance(wanted, str):
+        shipped = (job.get("static_configs") or [{}])[0].get("labels")
+        return [{"targets": [wanted], **({"labels": dict(shipped)} if shipped else {})}]
+    return [{"targets": [t.address], "labels": dict(t.labels)} for t in wanted]
 
 
 def _cap_scrape_timeout(cfg: dict[str, Any], fallback_interval: str | None = None) -> None:
@@ -330,8 +350,10 @@ class PromStack:
 
         def all_up() -> bool:
             active = self._prom_get("/api/v1/targets", {"state": "active"})["activeTargets"]
-            health = {t["labels"]["job"]: t["health"] for t in active}
-            return all(health.get(job) == "up" for job in jobs)
+            health: dict[str, list[str]] = {}
+            for target in active:
+                health.setdefault(target["labels"]["job"], []).append(target["health"])
+            return all(health.get(job) and set(health[job]) == {"up"} for job in jobs)
 
         wait_until(all_up, timeout=timeout, interval=0.2, what=f"targets {list(jobs)} up")
 
