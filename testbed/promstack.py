@@ -27,11 +27,12 @@ share the profile and the port plumbing; tests, demo and benches use it whole.
 from __future__ import annotations
 
 import contextlib
+import copy
 import glob
 import re
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,7 @@ def render_prometheus(
     alertmanager: str | Sequence[str],
     profile: Profile = SHIPPED,
     source: Path = PROMETHEUS_CONFIG,
+    rules_dir: Path | None = None,
 ) -> Path:
     """Write a loopback copy of prometheus.yml and its rule files under `dest_dir`.
 
@@ -157,7 +159,9 @@ def render_prometheus(
     target labels (the exporter's `host`), or to ScrapeTargets with labels of
     their own (several hosts). Jobs it does not name are dropped (nothing would
     answer for them). `alertmanager` is "host:port", or several of them (a
-    cluster: Prometheus sends every alert to each). Returns the new file's path.
+    cluster: Prometheus sends every alert to each). The `rule_files` patterns are
+    read from `rules_dir` (default: beside `source`), where a deployment mounts
+    them. Returns the new file's path.
     """
     data = _load(source)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +194,7 @@ def render_prometheus(
 
     rule_paths: list[str] = []
     for pattern in data.get("rule_files", []):
-        for found in sorted(glob.glob(str(source.parent / pattern))):
+        for found in sorted(glob.glob(str((rules_dir or source.parent) / pattern))):
             rule_paths.append(
                 str(render_rules(Path(found), dest_dir / "rules" / Path(found).name, profile))
             )
@@ -219,18 +223,25 @@ def _cap_scrape_timeout(cfg: dict[str, Any], fallback_interval: str | None = Non
 def render_alertmanager(
     dest_dir: Path,
     *,
-    webhook_url: str,
+    webhook_url: str | Sequence[str],
     token_file: Path,
     profile: Profile = SHIPPED,
     source: Path = ALERTMANAGER_CONFIG,
 ) -> Path:
     """Write a copy of alertmanager.yml whose webhooks go to `webhook_url` with the
     Bearer token read from `token_file`, with the profile's route timings on the
-    root route and on every sub-route that sets its own. Returns its path."""
+    root route and on every sub-route that sets its own. Returns its path.
+
+    Several URLs (healer replicas) give every receiver one webhook per URL, as
+    deploy/fleet/alertmanager.yml has: each notification goes to every replica."""
     data = _load(source)
+    urls = [webhook_url] if isinstance(webhook_url, str) else list(webhook_url)
     for receiver in data.get("receivers", []):
-        for hook in receiver.get("webhook_configs", []) or []:
-            hook["url"] = webhook_url
+        hooks = receiver.get("webhook_configs", []) or []
+        if not hooks:
+            continue
+        receiver["webhook_configs"] = [{**copy.deepcopy(hooks[0]), "url": url} for url in urls]
+        for hook in receiver["webhook_configs"]:
             auth = hook.setdefault("http_config", {}).setdefault("authorization", {})
             auth["credentials_file"] = str(token_file)
     overrides = {
@@ -281,23 +292,51 @@ def tool_output(result: subprocess.CompletedProcess[str]) -> str:
 # -- processes -----------------------------------------------------------------------
 
 
-def start_alertmanager(config: Path, workdir: Path, *, port: int | None = None) -> Service:
-    """Alertmanager on 127.0.0.1, gossip off, state under `workdir`; ready when it answers."""
+@dataclass(frozen=True)
+class Gossip:
+    """One member's place in an Alertmanager cluster on loopback."""
+
+    port: int
+    peers: Sequence[int]
+    # How long each member waits per position before it sends what the ones before it
+    # should have sent (Alertmanager's default is 15s).
+    peer_timeout: str = "15s"
+
+
+def start_alertmanager(
+    config: Path,
+    workdir: Path,
+    *,
+    port: int | None = None,
+    gossip: Gossip | None = None,
+    name: str = "alertmanager",
+) -> Service:
+    """Alertmanager on 127.0.0.1, state under `workdir`; ready when it answers.
+    Gossip off unless `gossip` places it in a cluster."""
     port = port or free_port()
-    data = workdir / "alertmanager-data"
+    data = workdir / f"{name}-data"
     data.mkdir(parents=True, exist_ok=True)
+    if gossip is None:
+        # Empty disables clustering: no gossip port, no waiting for peers to settle.
+        cluster = ["--cluster.listen-address="]
+    else:
+        cluster = [
+            f"--cluster.listen-address=127.0.0.1:{gossip.port}",
+            f"--cluster.advertise-address=127.0.0.1:{gossip.port}",
+            f"--cluster.peer-timeout={gossip.peer_timeout}",
+            *(f"--cluster.peer=127.0.0.1:{peer}" for peer in gossip.peers),
+        ]
     argv = [
         ALERTMANAGER_BIN,
         f"--config.file={config}",
         f"--web.listen-address=127.0.0.1:{port}",
         f"--storage.path={data}",
-        # Empty disables clustering: no gossip port, no waiting for peers to settle.
-        "--cluster.listen-address=",
+        *cluster,
         # Debug logs every notification attempt, which is what a failing test needs.
         "--log.level=debug",
     ]
     return start_service(
-        "alertmanager",
+        name,
         argv,
         port=port,
         log_dir=workdir,
@@ -330,11 +369,17 @@ def start_prometheus(config: Path, workdir: Path, *, port: int | None = None) ->
 
 @dataclass
 class PromStack:
-    """A running Prometheus + Alertmanager pair."""
+    """A running Prometheus + Alertmanager pair; `peers` are the other members when
+    the Alertmanagers run as a cluster (Prometheus sends to every one of them)."""
 
     prometheus: Service
     alertmanager: Service
     workdir: Path
+    peers: list[Service] = field(default_factory=list)
+
+    @property
+    def alertmanagers(self) -> list[Service]:
+        return [self.alertmanager, *self.peers]
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """Instant query; the `result` list of the API answer."""
@@ -358,9 +403,11 @@ class PromStack:
         wait_until(all_up, timeout=timeout, interval=0.2, what=f"targets {list(jobs)} up")
 
     def wait_for_alertmanager(self, timeout: float = 30.0) -> None:
-        """Until Prometheus has discovered Alertmanager: alerts sent before that are dropped."""
+        """Until Prometheus has discovered every Alertmanager: alerts sent before that
+        are dropped."""
+        wanted = len(self.alertmanagers)
         wait_until(
-            lambda: self._prom_get("/api/v1/alertmanagers")["activeAlertmanagers"],
+            lambda: len(self._prom_get("/api/v1/alertmanagers")["activeAlertmanagers"]) >= wanted,
             timeout=timeout,
             interval=0.2,
             what="Prometheus to discover Alertmanager",
@@ -368,14 +415,14 @@ class PromStack:
 
     def logs(self) -> str:
         """Both logs' tails, for an assertion message."""
-        return (
-            f"--- prometheus ---\n{self.prometheus.log()[-4000:]}\n"
-            f"--- alertmanager ---\n{self.alertmanager.log()[-4000:]}"
+        return f"--- prometheus ---\n{self.prometheus.log()[-4000:]}\n" + "".join(
+            f"--- {am.name} ---\n{am.log()[-4000:]}\n" for am in self.alertmanagers
         )
 
     def stop(self) -> None:
         self.prometheus.stop()
-        self.alertmanager.stop()
+        for am in self.alertmanagers:
+            am.stop()
 
     def _prom_get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         response = requests.get(self.prometheus.url + path, params=params, timeout=5)
