@@ -72,6 +72,9 @@ ensure_binaries() {
     command -v chromium >/dev/null || missing+=(chromium)
     # The socket proxy's tests run Debian's HAProxy directly with the shipped config.
     command -v haproxy >/dev/null || missing+=(haproxy)
+    # The fleet tests: a bridge per simulated Docker host, certificates for mutual TLS.
+    command -v ip >/dev/null || missing+=(iproute2)
+    command -v openssl >/dev/null || missing+=(openssl)
     if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
     say "prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}'), alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | awk '{print $3}')"
 }
