@@ -23,7 +23,7 @@ format:
 	$(VENV)/bin/ruff check --fix .
 
 # Benchmarks print figures (they are not tests); run them on a quiet machine.
-BENCHES ?= exporter_scrape webhook_intake slow_clients heal_latency time_to_heal diagnosis llm_diagnosis
+BENCHES ?= exporter_scrape webhook_intake slow_clients heal_latency time_to_heal diagnosis llm_diagnosis fleet
 bench: testbed
 	@for b in $(BENCHES); do echo "== bench.$$b"; $(PY) -m bench.$$b || exit 1; done
 
