@@ -139,11 +139,7 @@ def burst(
         began = time.time()
 
         def burst_incidents() -> list[dict[str, Any]]:
-            return [
-                i
-                for i in fleet.incidents()
-                if i["container"] in names and _epoch(i["opened_at"]) >= began - 0.5
-            ]
+            return [i for i in fleet.incidents(since=began) if i["container"] in names]
 
         with ThreadPoolExecutor(max_workers=10) as pool:
             list(pool.map(lambda hc: hc[1].stop(timeout=5), victims))

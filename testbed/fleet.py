@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,9 @@ class Fleet:
     startup_seconds: float
 
     # -- what the healers did ---------------------------------------------------------
-    def incidents(self, **match: str) -> list[dict[str, Any]]:
+    def incidents(self, *, since: float = 0.0, **match: str) -> list[dict[str, Any]]:
         """Every incident of the shared store (asked of a live replica) whose fields
-        equal `match` (e.g. container=..., host=...)."""
+        equal `match` (e.g. container=..., host=...), opened at `since` (epoch) or later."""
         for healer in self.healers:
             if not healer.alive():
                 continue
@@ -89,16 +90,18 @@ class Fleet:
                 i
                 for i in answer["incidents"]
                 if all((i.get(k) or "") == v for k, v in match.items())
+                and datetime.fromisoformat(i["opened_at"]).timestamp() >= since
             ]
         raise RuntimeError("no healer replica is running")
 
     def wait_for_incident(
-        self, *, timeout: float = 60.0, stage: str = "done", **match: str
+        self, *, timeout: float = 60.0, stage: str = "done", since: float = 0.0, **match: str
     ) -> dict[str, Any]:
-        """The one incident matching `match`, once it has reached `stage`."""
+        """The one incident matching `match` (opened at `since` or later), once it has
+        reached `stage`."""
 
         def found() -> dict[str, Any] | None:
-            hits = self.incidents(**match)
+            hits = self.incidents(since=since, **match)
             return hits[0] if len(hits) == 1 and hits[0]["stage"] == stage else None
 
         incident = wait_until(

@@ -17,7 +17,6 @@ from typing import Any
 
 import requests
 
-from healer.model import iso
 from testbed.events import EventRecorder, recording
 from testbed.fleet import Fleet
 from testbed.processes import wait_until
@@ -43,13 +42,14 @@ def test_a_container_stopped_on_host_b_is_restarted_there_and_its_namesake_on_ho
     fleet.wait_until_seen(name, "running", hosts=list(fleet.hosts))
 
     with events_on(fleet, *fleet.hosts) as events:
+        stopped = time.time()
         made["docker-b"].stop()
-        incident = fleet.wait_for_incident(container=name)
+        incident = fleet.wait_for_incident(container=name, since=stopped)
         time.sleep(SETTLE_SECONDS)
 
     assert incident["host"] == "docker-b", incident
     assert incident["status"] == "healed", incident
-    assert len(fleet.incidents(container=name)) == 1
+    assert len(fleet.incidents(container=name, since=stopped)) == 1
     assert events["docker-b"].count("start", made["docker-b"].id) == 1
     for host in ("docker-a", "docker-c"):
         assert events[host].actions(made[host].id) == [], f"{host}'s {name} was touched"
@@ -66,8 +66,9 @@ def test_an_alert_naming_a_host_the_healers_do_not_know_restarts_nothing(
     fleet.wait_until_seen(name, "running", hosts=["docker-c"])
 
     with events_on(fleet, "docker-c") as events:
+        stopped = time.time()
         c.stop()
-        incident = fleet.wait_for_incident(container=name, host="docker-c")
+        incident = fleet.wait_for_incident(container=name, host="docker-c", since=stopped)
         time.sleep(SETTLE_SECONDS)
 
     assert incident["alertname"] == "ContainerDown"
@@ -90,15 +91,16 @@ def test_three_alertmanagers_and_two_healers_turn_one_failure_into_one_restart_a
     duplicates_before = fleet.webhook_alerts("duplicate")
 
     with events_on(fleet, "docker-a") as events, holding(fleet, name) as holders:
+        stopped = time.time()
         c.stop()
-        incident = fleet.wait_for_incident(container=name, host="docker-a")
+        incident = fleet.wait_for_incident(container=name, host="docker-a", since=stopped)
         wait_until(lambda: fleet.emails(mentioning=name), timeout=30, what="the email")
         time.sleep(SETTLE_SECONDS)
 
     assert incident["status"] == "healed"
     assert events["docker-a"].count("start", c.id) == 1
     assert len(fleet.emails(mentioning=name)) == 1
-    assert len(fleet.incidents(container=name)) == 1
+    assert len(fleet.incidents(container=name, since=stopped)) == 1
     # Every Alertmanager of the cluster had the alert (Prometheus sends to each) ...
     assert holders == {am.name for am in fleet.stack.alertmanagers}
     # ... and the healers were sent it more than once (both replicas get every
@@ -175,7 +177,9 @@ def test_host_b_daemon_down_silences_its_container_alerts_while_host_a_still_hea
             interval=0.2,
             what="DockerDaemonUnreachable for docker-b",
         )
-        fleet.wait_for_incident(alertname="DockerDaemonUnreachable", host="docker-b")
+        fleet.wait_for_incident(
+            alertname="DockerDaemonUnreachable", host="docker-b", since=down_since
+        )
 
         # Prometheus fired no container alert for docker-b: its exporter withdrew the
         # series. The race the inhibition is for - a ContainerDown Prometheus sent just
@@ -198,17 +202,14 @@ def test_host_b_daemon_down_silences_its_container_alerts_while_host_a_still_hea
         )
 
         with events_on(fleet, "docker-a") as events:
+            stopped = time.time()
             a.stop()
-            healed = fleet.wait_for_incident(container=a_name, host="docker-a")
+            healed = fleet.wait_for_incident(container=a_name, host="docker-a", since=stopped)
             time.sleep(SETTLE_SECONDS)
         assert healed["status"] == "healed"
         assert events["docker-a"].count("start", a.id) == 1
 
-        about_b = [
-            i
-            for i in fleet.incidents(host="docker-b")
-            if i["container"] and i["opened_at"] >= str(iso(down_since))
-        ]
+        about_b = [i for i in fleet.incidents(host="docker-b", since=down_since) if i["container"]]
         assert about_b == [], "a container alert for docker-b reached the healers"
         _post_to_every_alertmanager(fleet, stale_down, ends_in=0)
     finally:
