@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 
 import docker
+import docker.constants
 import docker.tls
 from prometheus_client import CollectorRegistry
 
@@ -38,17 +39,32 @@ def host_client(host: HostSpec, config: HealerConfig) -> Callable[[], docker.API
                 ca_cert=str(certs / "ca.pem"),
                 verify=True,
             )
-        api = docker.APIClient(
-            base_url=host.endpoint.replace("tcp://", "https://" if tls else "http://", 1)
-            if host.endpoint.startswith("tcp://")
-            else host.endpoint,
-            version="auto",
-            timeout=HOST_TIMEOUT_SECONDS,
-            tls=tls,
-            use_ssh_client=host.endpoint.startswith("ssh://"),
-        )
-        api.trust_env = False  # never through an HTTP proxy (see fleet/docker_env.py)
-        return api
+
+        def client(version: str) -> docker.APIClient:
+            api = docker.APIClient(
+                base_url=host.endpoint.replace("tcp://", "https://" if tls else "http://", 1)
+                if host.endpoint.startswith("tcp://")
+                else host.endpoint,
+                version=version,
+                timeout=HOST_TIMEOUT_SECONDS,
+                tls=tls,
+                use_ssh_client=host.endpoint.startswith("ssh://"),
+            )
+            # Nothing from the process environment: no HTTP proxy (see
+            # fleet/docker_env.py), and no REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE, which
+            # requests would otherwise put in place of this host's own CA.
+            api.trust_env = False
+            return api
+
+        # The API version is asked here, not with version="auto": "auto" asks inside
+        # the constructor, before trust_env can be turned off, so wherever a CA bundle
+        # variable is set the TLS handshake failed and the host was never reached.
+        probe = client(docker.constants.MINIMUM_DOCKER_API_VERSION)
+        try:
+            version = str(probe.version(api_version=False)["ApiVersion"])
+        finally:
+            probe.close()
+        return client(version)
 
     return make
 

@@ -76,6 +76,9 @@ ensure_binaries() {
     command -v initdb >/dev/null || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null \
         || missing+=(postgresql)
     command -v psql >/dev/null || missing+=(postgresql-client)
+    # The fleet tests: a bridge per simulated Docker host, certificates for mutual TLS.
+    command -v ip >/dev/null || missing+=(iproute2)
+    command -v openssl >/dev/null || missing+=(openssl)
     if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
     say "prometheus $(prometheus --version 2>&1 | head -1 | awk '{print $3}'), alertmanager $(prometheus-alertmanager --version 2>&1 | head -1 | awk '{print $3}')"
 }

@@ -27,11 +27,12 @@ share the profile and the port plumbing; tests, demo and benches use it whole.
 from __future__ import annotations
 
 import contextlib
+import copy
 import glob
 import re
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -135,19 +136,32 @@ def render_rules(rule_file: Path, dest: Path, profile: Profile = SHIPPED) -> Pat
     return _dump(data, dest)
 
 
+@dataclass(frozen=True)
+class ScrapeTarget:
+    """One target of a scrape job with its own target labels (a fleet's `host`)."""
+
+    address: str
+    labels: Mapping[str, str]
+
+
 def render_prometheus(
     dest_dir: Path,
     *,
-    targets: Mapping[str, str],
-    alertmanager: str,
+    targets: Mapping[str, str | Sequence[ScrapeTarget]],
+    alertmanager: str | Sequence[str],
     profile: Profile = SHIPPED,
     source: Path = PROMETHEUS_CONFIG,
+    rules_dir: Path | None = None,
 ) -> Path:
     """Write a loopback copy of prometheus.yml and its rule files under `dest_dir`.
 
-    `targets` maps scrape job names to "host:port"; jobs it does not name are
-    dropped (nothing would answer for them). `alertmanager` is "host:port".
-    Returns the path of the new prometheus.yml.
+    `targets` maps scrape job names to "host:port", which keeps the job's shipped
+    target labels (the exporter's `host`), or to ScrapeTargets with labels of
+    their own (several hosts). Jobs it does not name are dropped (nothing would
+    answer for them). `alertmanager` is "host:port", or several of them (a
+    cluster: Prometheus sends every alert to each). The `rule_files` patterns are
+    read from `rules_dir` (default: beside `source`), where a deployment mounts
+    them. Returns the new file's path.
     """
     data = _load(source)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +179,7 @@ def render_prometheus(
         if name not in targets:
             continue
         job.pop("file_sd_configs", None)
-        job["static_configs"] = [{"targets": [targets[name]]}]
+        job["static_configs"] = _static_configs(job, targets[name])
         if profile.scrape_interval and "scrape_interval" in job:
             job["scrape_interval"] = profile.scrape_interval
         _cap_scrape_timeout(job, fallback_interval=glob_cfg.get("scrape_interval"))
@@ -175,16 +189,26 @@ def render_prometheus(
         raise ValueError(f"no scrape job named {sorted(unknown)} in {source}")
     data["scrape_configs"] = jobs
 
-    data["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    managers = [alertmanager] if isinstance(alertmanager, str) else list(alertmanager)
+    data["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": managers}]}]}
 
     rule_paths: list[str] = []
     for pattern in data.get("rule_files", []):
-        for found in sorted(glob.glob(str(source.parent / pattern))):
+        for found in sorted(glob.glob(str((rules_dir or source.parent) / pattern))):
             rule_paths.append(
                 str(render_rules(Path(found), dest_dir / "rules" / Path(found).name, profile))
             )
     data["rule_files"] = rule_paths
     return _dump(data, dest_dir / "prometheus.yml")
+
+
+def _static_configs(
+    job: Mapping[str, Any], wanted: str | Sequence[ScrapeTarget]
+) -> list[dict[str, Any]]:
+    if isinstance(wanted, str):
+        shipped = (job.get("static_configs") or [{}])[0].get("labels")
+        return [{"targets": [wanted], **({"labels": dict(shipped)} if shipped else {})}]
+    return [{"targets": [t.address], "labels": dict(t.labels)} for t in wanted]
 
 
 def _cap_scrape_timeout(cfg: dict[str, Any], fallback_interval: str | None = None) -> None:
@@ -199,18 +223,25 @@ def _cap_scrape_timeout(cfg: dict[str, Any], fallback_interval: str | None = Non
 def render_alertmanager(
     dest_dir: Path,
     *,
-    webhook_url: str,
+    webhook_url: str | Sequence[str],
     token_file: Path,
     profile: Profile = SHIPPED,
     source: Path = ALERTMANAGER_CONFIG,
 ) -> Path:
     """Write a copy of alertmanager.yml whose webhooks go to `webhook_url` with the
     Bearer token read from `token_file`, with the profile's route timings on the
-    root route and on every sub-route that sets its own. Returns its path."""
+    root route and on every sub-route that sets its own. Returns its path.
+
+    Several URLs (healer replicas) give every receiver one webhook per URL, as
+    deploy/fleet/alertmanager.yml has: each notification goes to every replica."""
     data = _load(source)
+    urls = [webhook_url] if isinstance(webhook_url, str) else list(webhook_url)
     for receiver in data.get("receivers", []):
-        for hook in receiver.get("webhook_configs", []) or []:
-            hook["url"] = webhook_url
+        hooks = receiver.get("webhook_configs", []) or []
+        if not hooks:
+            continue
+        receiver["webhook_configs"] = [{**copy.deepcopy(hooks[0]), "url": url} for url in urls]
+        for hook in receiver["webhook_configs"]:
             auth = hook.setdefault("http_config", {}).setdefault("authorization", {})
             auth["credentials_file"] = str(token_file)
     overrides = {
@@ -261,23 +292,51 @@ def tool_output(result: subprocess.CompletedProcess[str]) -> str:
 # -- processes -----------------------------------------------------------------------
 
 
-def start_alertmanager(config: Path, workdir: Path, *, port: int | None = None) -> Service:
-    """Alertmanager on 127.0.0.1, gossip off, state under `workdir`; ready when it answers."""
+@dataclass(frozen=True)
+class Gossip:
+    """One member's place in an Alertmanager cluster on loopback."""
+
+    port: int
+    peers: Sequence[int]
+    # How long each member waits per position before it sends what the ones before it
+    # should have sent (Alertmanager's default is 15s).
+    peer_timeout: str = "15s"
+
+
+def start_alertmanager(
+    config: Path,
+    workdir: Path,
+    *,
+    port: int | None = None,
+    gossip: Gossip | None = None,
+    name: str = "alertmanager",
+) -> Service:
+    """Alertmanager on 127.0.0.1, state under `workdir`; ready when it answers.
+    Gossip off unless `gossip` places it in a cluster."""
     port = port or free_port()
-    data = workdir / "alertmanager-data"
+    data = workdir / f"{name}-data"
     data.mkdir(parents=True, exist_ok=True)
+    if gossip is None:
+        # Empty disables clustering: no gossip port, no waiting for peers to settle.
+        cluster = ["--cluster.listen-address="]
+    else:
+        cluster = [
+            f"--cluster.listen-address=127.0.0.1:{gossip.port}",
+            f"--cluster.advertise-address=127.0.0.1:{gossip.port}",
+            f"--cluster.peer-timeout={gossip.peer_timeout}",
+            *(f"--cluster.peer=127.0.0.1:{peer}" for peer in gossip.peers),
+        ]
     argv = [
         ALERTMANAGER_BIN,
         f"--config.file={config}",
         f"--web.listen-address=127.0.0.1:{port}",
         f"--storage.path={data}",
-        # Empty disables clustering: no gossip port, no waiting for peers to settle.
-        "--cluster.listen-address=",
+        *cluster,
         # Debug logs every notification attempt, which is what a failing test needs.
         "--log.level=debug",
     ]
     return start_service(
-        "alertmanager",
+        name,
         argv,
         port=port,
         log_dir=workdir,
@@ -310,11 +369,17 @@ def start_prometheus(config: Path, workdir: Path, *, port: int | None = None) ->
 
 @dataclass
 class PromStack:
-    """A running Prometheus + Alertmanager pair."""
+    """A running Prometheus + Alertmanager pair; `peers` are the other members when
+    the Alertmanagers run as a cluster (Prometheus sends to every one of them)."""
 
     prometheus: Service
     alertmanager: Service
     workdir: Path
+    peers: list[Service] = field(default_factory=list)
+
+    @property
+    def alertmanagers(self) -> list[Service]:
+        return [self.alertmanager, *self.peers]
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """Instant query; the `result` list of the API answer."""
@@ -330,15 +395,19 @@ class PromStack:
 
         def all_up() -> bool:
             active = self._prom_get("/api/v1/targets", {"state": "active"})["activeTargets"]
-            health = {t["labels"]["job"]: t["health"] for t in active}
-            return all(health.get(job) == "up" for job in jobs)
+            health: dict[str, list[str]] = {}
+            for target in active:
+                health.setdefault(target["labels"]["job"], []).append(target["health"])
+            return all(health.get(job) and set(health[job]) == {"up"} for job in jobs)
 
         wait_until(all_up, timeout=timeout, interval=0.2, what=f"targets {list(jobs)} up")
 
     def wait_for_alertmanager(self, timeout: float = 30.0) -> None:
-        """Until Prometheus has discovered Alertmanager: alerts sent before that are dropped."""
+        """Until Prometheus has discovered every Alertmanager: alerts sent before that
+        are dropped."""
+        wanted = len(self.alertmanagers)
         wait_until(
-            lambda: self._prom_get("/api/v1/alertmanagers")["activeAlertmanagers"],
+            lambda: len(self._prom_get("/api/v1/alertmanagers")["activeAlertmanagers"]) >= wanted,
             timeout=timeout,
             interval=0.2,
             what="Prometheus to discover Alertmanager",
@@ -346,14 +415,14 @@ class PromStack:
 
     def logs(self) -> str:
         """Both logs' tails, for an assertion message."""
-        return (
-            f"--- prometheus ---\n{self.prometheus.log()[-4000:]}\n"
-            f"--- alertmanager ---\n{self.alertmanager.log()[-4000:]}"
+        return f"--- prometheus ---\n{self.prometheus.log()[-4000:]}\n" + "".join(
+            f"--- {am.name} ---\n{am.log()[-4000:]}\n" for am in self.alertmanagers
         )
 
     def stop(self) -> None:
         self.prometheus.stop()
-        self.alertmanager.stop()
+        for am in self.alertmanagers:
+            am.stop()
 
     def _prom_get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         response = requests.get(self.prometheus.url + path, params=params, timeout=5)

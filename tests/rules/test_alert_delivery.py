@@ -194,14 +194,14 @@ def test_stopped_container_delivers_one_container_down_webhook_then_its_resoluti
         "action": "restart",
         "container": web.name,
         "container_id": web.id[:12],
+        "host": "local",
         "instance": rig.exporter.url.removeprefix("http://"),
         "job": "exporter",
         "severity": "warning",
     }
     assert alert["annotations"]["summary"] == f"Container {web.name} is down"
     assert alert["annotations"]["description"].startswith(
-        f"Managed container {web.name} on {rig.exporter.url.removeprefix('http://')}"
-        " is not running (state exited), last exit code "
+        f"Managed container {web.name} on host local is not running (state exited), last exit code "
     )
     assert alert["annotations"]["runbook_url"] == "prometheus/runbook.md#containerdown"
     assert alert["endsAt"].startswith("0001-01-01")

@@ -97,9 +97,9 @@ def test_every_receiver_is_the_healer_webhook_with_bearer_file_and_resolved() ->
         }
 
 
-def test_routes_group_by_alertname_and_container_and_heal_route_waits_least() -> None:
+def test_routes_group_by_alertname_host_and_container_and_heal_route_waits_least() -> None:
     route = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())["route"]
-    assert route["group_by"] == ["alertname", "container"]
+    assert route["group_by"] == ["alertname", "host", "container"]
     waits = {child["receiver"]: child["group_wait"] for child in route["routes"]}
     assert waits["healer-heal"] == "5s"
     assert waits["healer-urgent"] == "15s"
@@ -128,8 +128,8 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 class AlertPoster:
     """Posts alerts the way Prometheus does and reads back whether each is inhibited.
 
-    Every `instance` gets a per-test prefix: inhibitions match on instance, and
-    the alerts of earlier tests are still active in the shared Alertmanager.
+    Every `instance` gets a per-test prefix: inhibitions match on host and instance,
+    and the alerts of earlier tests are still active in the shared Alertmanager.
     """
 
     def __init__(self, service: Service) -> None:
@@ -175,6 +175,7 @@ def _container_alert(alertname: str, container: str, severity: str, **extra: str
     return {
         "alertname": alertname,
         "container": container,
+        "host": "docker-a",
         "instance": "exporter:9417",
         "job": "exporter",
         "severity": severity,
@@ -183,40 +184,49 @@ def _container_alert(alertname: str, container: str, severity: str, **extra: str
 
 
 @pytest.mark.parametrize("source", ["DockerDaemonUnreachable", "ExporterDown"])
-def test_daemon_or_exporter_trouble_inhibits_container_alerts_of_that_instance_only(
+def test_daemon_or_exporter_trouble_inhibits_container_alerts_of_that_host_only(
     poster: AlertPoster, source: str
 ) -> None:
     cause = {
         "alertname": source,
+        "host": "docker-a",
         "instance": "exporter:9417",
         "job": "exporter",
         "severity": "critical",
     }
     same_host = _container_alert("ContainerDown", "web", "warning", action="restart")
     same_host_memory = _container_alert("ContainerHighMemory", "db", "critical")
-    other_host = {**same_host, "instance": "exporter-2:9417"}
+    # The same container name on another host, watched by that host's exporter.
+    other_host = {**same_host, "host": "docker-b", "instance": "exporter-b:9417"}
+    # A second exporter on the same host still sees: its alerts are not artefacts.
+    other_exporter = {**same_host, "instance": "exporter-2:9417"}
     healer_alert = {
         "alertname": "HealerHealFailed",
         "instance": "exporter:9417",
         "severity": "warning",
     }
-    poster.post(cause, same_host, same_host_memory, other_host, healer_alert)
+    poster.post(cause, same_host, same_host_memory, other_host, other_exporter, healer_alert)
 
     assert poster.inhibited(same_host)
     assert poster.inhibited(same_host_memory)
     assert not poster.inhibited(other_host)
+    assert not poster.inhibited(other_exporter)
     assert not poster.inhibited(healer_alert)  # no container label: not a per-container alert
     assert not poster.inhibited(cause)
 
 
-def test_oom_kill_inhibits_container_down_of_the_same_container_only(poster: AlertPoster) -> None:
+def test_oom_kill_inhibits_container_down_of_the_same_container_on_the_same_host_only(
+    poster: AlertPoster,
+) -> None:
     oom = _container_alert("ContainerOOMKilled", "web", "warning", action="restart")
     down = _container_alert("ContainerDown", "web", "warning", action="restart")
     other_down = _container_alert("ContainerDown", "db", "warning", action="restart")
-    poster.post(oom, down, other_down)
+    other_host_down = {**down, "host": "docker-b", "instance": "exporter-b:9417"}
+    poster.post(oom, down, other_down, other_host_down)
 
     assert poster.inhibited(down)
     assert not poster.inhibited(other_down)
+    assert not poster.inhibited(other_host_down)
     assert not poster.inhibited(oom)
 
 

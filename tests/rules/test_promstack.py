@@ -51,7 +51,8 @@ def test_fast_profile_rewrites_targets_intervals_and_for_durations(tmp_path: Pat
     # Never longer than the interval, or Prometheus refuses the file.
     assert config["global"]["scrape_timeout"] == "1s"
     assert {job["job_name"]: job["static_configs"] for job in config["scrape_configs"]} == {
-        "exporter": [{"targets": ["127.0.0.1:19417"]}],
+        # The shipped target labels stay: the exporter's host name.
+        "exporter": [{"targets": ["127.0.0.1:19417"], "labels": {"host": "local"}}],
         "healer": [{"targets": ["127.0.0.1:19418"]}],
     }
     assert config["alerting"]["alertmanagers"] == [

@@ -35,6 +35,15 @@ def test_prometheus_config_passes_promtool_check_config() -> None:
     assert result.returncode == 0, tool_output(result)
 
 
+def test_the_shipped_exporter_target_names_its_docker_host() -> None:
+    # A target label: every exporter series and `up` carry it, so every per-container
+    # alert and ExporterDown name the host (README "The host label").
+    config = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    (exporter,) = [job for job in config["scrape_configs"] if job["job_name"] == "exporter"]
+    (targets,) = exporter["static_configs"]
+    assert targets["labels"] == {"host": "local"}
+
+
 def test_rule_files_pass_promtool_check_rules() -> None:
     result = promtool("check", "rules", *rule_files())
     assert result.returncode == 0, tool_output(result)

@@ -48,18 +48,27 @@ class Proxy:
 
 @contextmanager
 def running_proxy(
-    log_dir: Path, *, upstream: str | None = None, config: Path = CONFIG
+    log_dir: Path,
+    *,
+    upstream: str | None = None,
+    config: Path = CONFIG,
+    extra_config: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[Proxy]:
-    """HAProxy with `config` on two free loopback ports, forwarding to `upstream`."""
+    """HAProxy with `config` on two free loopback ports, forwarding to `upstream`.
+    `extra_config` is loaded after it (`-f config -f extra`), as a deployment adds
+    a frontend of its own (deploy/fleet/socketproxy-tls.cfg) with `extra_env`."""
     ports = {"exporter": free_port(), "healer": free_port()}
     env = {
         "SOCKETPROXY_EXPORTER_BIND": f"127.0.0.1:{ports['exporter']}",
         "SOCKETPROXY_HEALER_BIND": f"127.0.0.1:{ports['healer']}",
         "DOCKER_SOCKET": upstream or docker_socket(),
+        **(extra_env or {}),
     }
+    extra = ["-f", str(extra_config)] if extra_config else []
     service = start_service(
         "haproxy",
-        [haproxy_binary(), "-db", "-f", str(config)],
+        [haproxy_binary(), "-db", "-f", str(config), *extra],
         port=ports["exporter"],
         log_dir=log_dir,
         env=env,
