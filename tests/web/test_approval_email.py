@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from testbed.containers import ContainerFactory
-from testbed.events import recording
+from testbed.events import EventRecorder, recording
 from testbed.processes import wait_until
 from tests.grafana.scenario import cleanup
 from tests.healer.approval_links import approval_links
@@ -49,8 +49,8 @@ def held(
         cleanup(factory)
 
 
-def restarts(events: object, container_id: str) -> int:
-    return int(events.count("restart", container_id))  # type: ignore[attr-defined]
+def restarts(events: EventRecorder, container_id: str | None) -> int:
+    return events.count("restart", container_id or "-")
 
 
 def test_a_restart_link_from_a_received_email_restarts_once_after_its_confirmation_in_chromium(
