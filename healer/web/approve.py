@@ -105,7 +105,6 @@ def _page(ticket: Ticket, token: str) -> tuple[str, int]:
             incident=incident,
             token=token,
             refresh=REFRESH_SECONDS if refresh else 0,
-            iso=iso,
             expires_at=iso(ticket.grant.expires_at) if ticket.grant else None,
         ),
         ticket.code,

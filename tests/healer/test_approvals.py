@@ -13,8 +13,11 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import docker
+import pytest
 from werkzeug.test import TestResponse
 
+from healer.config import load_config
+from healer.errors import ConfigError
 from healer.model import Incident, IncidentStatus
 from testbed.alerts import firing, payload
 from testbed.containers import ContainerFactory, MadeContainer, wait_for_state
@@ -337,3 +340,14 @@ def test_approvals_turned_off_put_no_links_in_emails_and_refuse_every_link(
     assert approval_links(off.client.get(f"/incidents/{incident.id}").get_data(as_text=True)) == {}
     assert off.client.get(links["restart"]).status_code == 404
     assert confirm(off, links["restart"], "restart").status_code == 404
+
+
+def test_bad_approval_settings_stop_start_up_with_one_line_naming_the_key() -> None:
+    for settings, key in (
+        ({"HEALER_APPROVAL_TTL_SECONDS": "an hour"}, "HEALER_APPROVAL_TTL_SECONDS"),
+        ({"HEALER_APPROVAL_SECRET": "tiny-s3cret"}, "HEALER_APPROVAL_SECRET"),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            load_config(settings, dotenv_file=None)
+        assert str(refused.value).startswith(key) and "\n" not in str(refused.value)
+        assert "tiny-s3cret" not in str(refused.value)  # a secret's value is never echoed
