@@ -7,10 +7,12 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from healer.approval_desk import ApprovalDesk
+from healer.approvals import approval_links
 from healer.dependencies import Dependencies
 from healer.notify.mail import compile_all
 from healer.runtime import Runtime
-from healer.web import api, backstop, guard, intake, pages
+from healer.web import api, approve, backstop, guard, intake, pages
 from healer.web.boundary import ContainFailures, internal_error
 from healer.web.context import ReadSide
 
@@ -44,6 +46,19 @@ def create_app(deps: Dependencies, *, start_workers: bool = True) -> Flask:
     backstop.init_app(app, config.redactor)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    # Approval links act only through the store (a queued round, a closed incident):
+    # the restart itself is the pipeline's, decided by the policy.
+    approve.init_app(
+        app,
+        ApprovalDesk(
+            approval_links(config, deps.store, deps.clock),
+            deps.store,
+            deps.notifier,
+            deps.clock,
+            on_queued=runtime.workers.wake,
+            on_quarantined=deps.metrics.quarantined.set,
+        ),
+    )
 
     @app.context_processor
     def inject_settings() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`python -m healer`: serve, check, heal, status, ask, test-email, clear-quarantine."""
+"""`python -m healer`: serve, check, heal, status, ask, test-email, clear-quarantine, report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("test-email", help="send a test notification through the configured transport")
     clear = sub.add_parser("clear-quarantine", help="allow restarts of a quarantined container")
     clear.add_argument("container")
+    report = sub.add_parser("report", help="print an incident's post-mortem as Markdown")
+    report.add_argument("incident_id", metavar="INCIDENT_ID")
     return parser
 
 
@@ -248,6 +251,32 @@ def cmd_clear_quarantine(config: HealerConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(config: HealerConfig, args: argparse.Namespace) -> int:
+    from healer.report import postmortem
+    from healer.wiring import open_store
+
+    raw = str(args.incident_id)
+    # Never make an empty database where none was: a wrong HEALER_DATA_DIR is "unknown".
+    missing = not config.database_url and not config.database.exists()
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18) or missing:
+        print(f"healer: no incident {raw!r}", file=sys.stderr)
+        return 1
+    store = open_store(config)
+    try:
+        incident = store.get(int(raw))
+        if incident is None:
+            print(f"healer: no incident {raw!r}", file=sys.stderr)
+            return 1
+        others = store.list_incidents(container=incident.container, limit=11)
+    finally:
+        store.close()
+    related = [
+        i for i in others if incident.container and i.id != incident.id and i.host == incident.host
+    ][:10]
+    print(config.redactor.scrub(postmortem(incident, related, now=time.time())), end="")
+    return 0
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "check": lambda c, a: _scan(Mode.CHECK, c, a),
@@ -256,4 +285,5 @@ COMMANDS = {
     "ask": cmd_ask,
     "test-email": cmd_test_email,
     "clear-quarantine": cmd_clear_quarantine,
+    "report": cmd_report,
 }

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from fleet.selector import LabelSelector, parse_name_list
 from healer import config_values as v
 from healer.actions import VerifySettings
+from healer.approvals import ApprovalSettings
 from healer.config_sources import gather_settings
 from healer.diagnosis.service import LLMSettings
 from healer.errors import ConfigError
@@ -57,6 +58,7 @@ class HealerConfig:
     smtp: SmtpSettings
     outbox: OutboxSettings
     slack_webhook_url: str = field(repr=False)
+    approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
 
     @property
     def alerts_log(self) -> Path:
@@ -79,6 +81,7 @@ class HealerConfig:
             "EMAIL_APP_PASSWORD": self.smtp.password,
             "OPENAI_API_KEY": self.llm.openai_api_key,
             "SLACK_WEBHOOK_URL": self.slack_webhook_url,
+            "HEALER_APPROVAL_SECRET": self.approvals.secret or "",
         }
 
     def secrets(self) -> tuple[str, ...]:
@@ -185,6 +188,10 @@ def load_config(
             retry_seconds=v.seconds(s, "NOTIFY_RETRY_SECONDS", minimum=0.05),
         ),
         slack_webhook_url=v.secret_url(s, "SLACK_WEBHOOK_URL"),
+        approvals=ApprovalSettings(
+            secret=v.token(s, "HEALER_APPROVAL_SECRET"),
+            ttl_seconds=v.seconds(s, "HEALER_APPROVAL_TTL_SECONDS"),
+        ),
     )
 
 
@@ -210,4 +217,9 @@ def describe(config: HealerConfig) -> dict[str, Any]:
         "read_auth": "bearer token or basic" if config.web.read_token else "none (open)",
         "llm": config.llm.backend,
         "email": "smtp" if config.smtp.configured else f"files in {config.outbox_dir}",
+        "approvals": (
+            f"signed links, valid {config.approvals.ttl_seconds:g}s"
+            if config.approvals.enabled
+            else "off"
+        ),
     }

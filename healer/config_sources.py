@@ -58,6 +58,7 @@ DEFAULTS: dict[str, str] = {
     "NOTIFY_GROUP_WAIT_SECONDS": "2",
     "NOTIFY_RETRY_SECONDS": "30",
     "SLACK_WEBHOOK_URL": "",
+    "HEALER_APPROVAL_TTL_SECONDS": "3600",
     "LOG_LEVEL": "INFO",
 }
 SECRET_KEYS = frozenset(
@@ -69,10 +70,14 @@ SECRET_KEYS = frozenset(
         "EMAIL_APP_PASSWORD",
         "OPENAI_API_KEY",
         "SLACK_WEBHOOK_URL",
+        # signs approval links: whoever has it can forge one
+        "HEALER_APPROVAL_SECRET",
     }
 )
 KNOWN_KEYS = (
-    frozenset(DEFAULTS) | SECRET_KEYS | {"HEALER_WEBHOOK_TOKEN_FILE", "HEALER_READ_TOKEN_FILE"}
+    frozenset(DEFAULTS)
+    | SECRET_KEYS
+    | {"HEALER_WEBHOOK_TOKEN_FILE", "HEALER_READ_TOKEN_FILE", "HEALER_APPROVAL_SECRET_FILE"}
 )
 
 

@@ -381,6 +381,19 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """A person's approval of one action on an incident, given through a signed link."""
+
+    action: str  # restart | quarantine | resolve (healer/approval_token.py)
+    at: float
+    by: str  # the requester's address, as the server saw it (REMOTE_ADDR)
+    round: int  # the decision round it opened: an approved restart is decided in that round
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "at": iso(self.at), "by": self.by}
+
+
+@dataclass(frozen=True)
 class Incident:
     """One alert's life in the healer, as stored and as the API shows it.
 
@@ -414,6 +427,7 @@ class Incident:
     acting_alert: Alert | None = None
     rounds: int = 1  # how many times the incident was decided (a held one is re-decided)
     host: str = ""  # the Docker host it is about ("" = the one host, without a host map)
+    approvals: tuple[Approval, ...] = ()  # oldest first
 
     @property
     def severity(self) -> str:
@@ -427,6 +441,11 @@ class Incident:
     @property
     def restarts(self) -> int:
         return sum(1 for a in self.actions if a.action == "restart")
+
+    @property
+    def restart_approved(self) -> bool:
+        """A person approved a restart for the round being decided now."""
+        return any(a.action == "restart" and a.round == self.rounds for a in self.approvals)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -453,5 +472,6 @@ class Incident:
             "related_alerts": list(self.related_alerts),
             "acting_alert": self.acting_alert.to_dict() if self.acting_alert else None,
             "rounds": self.rounds,
+            "approvals": [a.to_dict() for a in self.approvals],
             "steps": [s.to_dict() for s in self.steps],
         }

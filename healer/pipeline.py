@@ -199,7 +199,9 @@ class IncidentProcessor:
                     else None
                 ),
             )
-            decision = decide(alert, facts, history, settings, advice)
+            decision = decide(
+                alert, facts, history, settings, advice, approved=incident.restart_approved
+            )
             if decision.quarantine:
                 first = store.quarantine(key, decision.reason, incident.id, clock.now())
                 if not first:

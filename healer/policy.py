@@ -8,7 +8,7 @@ be tested exhaustively.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fleet.facts import ContainerFacts
 from fleet.selector import LabelSelector
@@ -70,8 +70,38 @@ def decide(
     history: History,
     settings: PolicySettings,
     advice: Advice = Advice(),
+    *,
+    approved: bool = False,
 ) -> Decision:
-    """Decide one step of one incident. Called again before every retry."""
+    """Decide one step of one incident. Called again before every retry.
+
+    `approved`: a person approved a restart of this incident through a signed link
+    (healer/approvals.py). An approval lifts exactly the two holds that exist to wait
+    for a human: check mode (HEALER_MODE, or the mode the incident was accepted in)
+    and the diagnosis' "a restart will not help" (the rules', or the model's under
+    LLM_CAN_VETO). Everything else still holds — the live managed label, identity,
+    protected containers, an operator's container label, quarantine, the breaker and
+    the budget — and the person is always told the answer.
+    """
+    if not approved:
+        return _decide(alert, facts, history, settings, advice)
+    lifted = _decide(alert, facts, history, replace(settings, mode=Mode.HEAL), Advice())
+    if lifted.restart:
+        reason = f"approved restart: {lifted.reason}"
+    elif lifted.status is IncidentStatus.HEALED:
+        reason = lifted.reason
+    else:
+        reason = f"{lifted.reason} (a restart was approved; an approval does not lift this)"
+    return replace(lifted, reason=reason, notify=True)
+
+
+def _decide(
+    alert: Alert,
+    facts: ContainerFacts | None,
+    history: History,
+    settings: PolicySettings,
+    advice: Advice,
+) -> Decision:
     # 0. Alerts about the stack itself (daemon, exporter, healer) name no container.
     if not alert.container:
         return _hold(

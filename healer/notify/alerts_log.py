@@ -48,6 +48,8 @@ def incident_record(incident: Incident, kind: str, now: float, **extra: Any) -> 
         "root_cause": diagnosis.root_cause if diagnosis else None,
         "decision": incident.decision.reason if incident.decision else None,
         "verified": incident.verification.ok if incident.verification else None,
+        # Who approved what (action, at, by): a follow-up after an approval says so here too.
+        **({"approvals": [a.to_dict() for a in incident.approvals]} if incident.approvals else {}),
         **extra,
     }
 

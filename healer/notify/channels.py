@@ -3,6 +3,7 @@ no credentials are set), Slack when its webhook is set, and the storm settings."
 
 from __future__ import annotations
 
+from healer.approvals import approval_links, email_links
 from healer.clock import Clock
 from healer.config import HealerConfig
 from healer.metrics import HealerMetrics
@@ -35,7 +36,9 @@ def email_channel(config: HealerConfig, clock: Clock) -> EmailChannel:
 def outbox_from_config(
     config: HealerConfig, *, store: Store, clock: Clock, metrics: HealerMetrics
 ) -> OutboxNotifier:
-    view_settings = ViewSettings.from_config(config)
+    view_settings = ViewSettings.from_config(
+        config, email_links(approval_links(config, store, clock), config.web.public_url)
+    )
     channels: list[Channel] = [email_channel(config, clock)]
     if config.slack_webhook_url:
         channels.append(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -59,20 +59,28 @@ SHOWN_LABELS = frozenset({"alertname", "container", "severity", "instance", "hos
 _WHITESPACE = re.compile(r"\s+")
 
 
+# The signed approval links an incident's email offers (healer/approvals.py), if any.
+ApprovalLinksFor = Callable[[Incident], list[dict[str, str]]]
+
+
 @dataclass(frozen=True)
 class ViewSettings:
     public_url: str
     grafana_url: str
     domain: str  # right-hand side of Message-IDs
     redactor: Redactor  # scrubs each view: it is stored in the outbox and sent as is
+    approval_links: ApprovalLinksFor | None = None
 
     @classmethod
-    def from_config(cls, config: HealerConfig) -> ViewSettings:
+    def from_config(
+        cls, config: HealerConfig, approval_links: ApprovalLinksFor | None = None
+    ) -> ViewSettings:
         return cls(
             public_url=config.web.public_url,
             grafana_url=config.web.grafana_url,
             domain=mail_domain(config.smtp.sender),
             redactor=config.redactor,
+            approval_links=approval_links,
         )
 
 
@@ -314,6 +322,13 @@ def incident_view(
             else None
         ),
         "links": _links(incident, settings),
+        "approvals": [a.to_dict() for a in incident.approvals],
+        # Buttons for a held incident (a "resolved" follow-up has nothing left to approve).
+        "approval_actions": (
+            settings.approval_links(incident)
+            if settings.approval_links is not None and kind != "resolved"
+            else []
+        ),
         "written_at": iso(now),
     }
     view["preheader"] = one_line(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from healer.database import Database, Row
 from healer.model import (
     ActionAttempt,
     Alert,
+    Approval,
     Decision,
     Diagnosis,
     Incident,
@@ -69,12 +71,19 @@ class IncidentReads(Database):
         actions = self._children("actions", "attempt", ids)
         steps = self._children("steps", "id", ids)
         outbox = self._children("outbox", "id", ids)
+        approvals = self._children("approvals", "at", ids)
         return [
-            _incident(
-                r,
-                actions.get(int(r["id"]), ()),
-                steps.get(int(r["id"]), ()),
-                outbox.get(int(r["id"]), ()),
+            replace(
+                _incident(
+                    r,
+                    actions.get(int(r["id"]), ()),
+                    steps.get(int(r["id"]), ()),
+                    outbox.get(int(r["id"]), ()),
+                ),
+                approvals=tuple(
+                    Approval(a["action"], a["at"], a["requested_by"], int(a["round_no"]))
+                    for a in approvals.get(int(r["id"]), ())
+                ),
             )
             for r in rows
         ]

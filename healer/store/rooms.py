@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from healer.notify.outbox_store import OutboxRecords
+from healer.store.approvals import ApprovalRecords
 from healer.store.intake import IntakeRecords
 from healer.store.quarantine import QuarantineRecords
 from healer.store.queue import WorkQueue
 from healer.store.reads import IncidentReads
 
 
-class Store(IntakeRecords, IncidentReads, WorkQueue, QuarantineRecords, OutboxRecords):
+class Store(
+    IntakeRecords, IncidentReads, WorkQueue, QuarantineRecords, OutboxRecords, ApprovalRecords
+):
     """All of the healer's durable state on some engine: `SqliteStore` (the embedded
     default) or `PostgresStore` (several replicas). Consumers hold the narrow views in
     healer/intake.py and healer/web/context.py where they can."""

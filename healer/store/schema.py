@@ -78,6 +78,26 @@ CREATE TABLE IF NOT EXISTS quarantine (
     incident_id INTEGER
 );
 
+-- A person's approvals through signed links. The nonce is the link's: its primary key
+-- is what makes a link single-use, across every replica of a shared store.
+CREATE TABLE IF NOT EXISTS approvals (
+    nonce TEXT PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    action TEXT NOT NULL,
+    at REAL NOT NULL,
+    requested_by TEXT NOT NULL,
+    round_no INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_by_incident ON approvals (incident_id, at);
+
+-- Values the healer makes for itself once and every replica must share (the secret
+-- that signs approval links, unless HEALER_APPROVAL_SECRET is set).
+CREATE TABLE IF NOT EXISTS healer_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     incident_id INTEGER,

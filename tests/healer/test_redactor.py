@@ -19,6 +19,7 @@ SETTINGS = {
     "OPENAI_API_KEY": "oai-0123456789abcdef",
     "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0AAA/B0BBB/xyzXYZ0123456789",
     "HEALER_DATABASE_URL": "postgresql://healer:pg-pass-0123456789@db.internal:5432/healer",
+    "HEALER_APPROVAL_SECRET": "apr-0123456789abcdef0123456789",
 }
 
 

@@ -38,6 +38,7 @@ from tests.healer.conftest import Healer, HealerFactory
 READ_TOKEN = "read-token-5e0c2b7a9d4f1e63"
 APP_PASSWORD = "qwer tyui opas dfgh"  # as Google shows it; the setting drops the spaces
 OPENAI_KEY = "oai-key-7c1e9b2d4f6a8c0e"  # no known token shape: only the value can catch it
+APPROVAL_SECRET = "approval-secret-3b8d1f0a6c2e"  # signs approval links: never stored, never shown
 
 
 def _archive(path: str, script: str) -> bytes:
@@ -185,9 +186,10 @@ def test_the_installations_own_secrets_in_logs_and_dockers_error_reach_no_sink(
             EMAIL_APP_PASSWORD=APP_PASSWORD,
             OPENAI_API_KEY=OPENAI_KEY,
             SLACK_WEBHOOK_URL=receiver.url,
+            HEALER_APPROVAL_SECRET=APPROVAL_SECRET,
         )
         # Each SECRET_KEYS value, bare (no key= before it for a pattern to find).
-        values = [TOKEN, READ_TOKEN, APP_PASSWORD, OPENAI_KEY, receiver.url]
+        values = [TOKEN, READ_TOKEN, APP_PASSWORD, OPENAI_KEY, receiver.url, APPROVAL_SECRET]
         container = failing_on_restart(
             container_factory,
             "run " + " ".join(values),  # the Slack URL makes it a path: run .../secretpath0123
