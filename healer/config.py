@@ -19,9 +19,11 @@ from fleet.selector import LabelSelector, parse_name_list
 from healer import config_values as v
 from healer.actions import VerifySettings
 from healer.config_sources import gather_settings
+from healer.dependency_graph import DependencySettings
 from healer.diagnosis.service import LLMSettings
 from healer.errors import ConfigError
 from healer.hosts import HostSpec
+from healer.memory import MemorySettings
 from healer.model import Mode
 from healer.notify.settings import OutboxSettings
 from healer.notify.smtp import SmtpSettings
@@ -57,6 +59,8 @@ class HealerConfig:
     smtp: SmtpSettings
     outbox: OutboxSettings
     slack_webhook_url: str = field(repr=False)
+    dependencies: DependencySettings = field(default_factory=DependencySettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
 
     @property
     def alerts_log(self) -> Path:
@@ -151,6 +155,7 @@ def load_config(
             llm_can_veto=v.flag(s, "LLM_CAN_VETO"),
             crashloop_window_seconds=v.seconds(s, "HEALER_CRASHLOOP_WINDOW_SECONDS", minimum=1),
             quarantine_release_seconds=v.seconds(s, "HEALER_QUARANTINE_RELEASE_SECONDS", minimum=1),
+            recurrence_hold=v.flag(s, "HEALER_RECURRENCE_HOLD"),
         ),
         verify=VerifySettings(
             timeout_seconds=v.seconds(s, "HEALER_VERIFY_TIMEOUT_SECONDS", minimum=0.1),
@@ -185,6 +190,13 @@ def load_config(
             retry_seconds=v.seconds(s, "NOTIFY_RETRY_SECONDS", minimum=0.05),
         ),
         slack_webhook_url=v.secret_url(s, "SLACK_WEBHOOK_URL"),
+        dependencies=DependencySettings(
+            window_seconds=v.seconds(s, "HEALER_DEPENDENCY_WINDOW_SECONDS"),
+        ),
+        memory=MemorySettings(
+            threshold=v.whole_number(s, "HEALER_RECURRENCE_THRESHOLD", minimum=1),
+            window_seconds=v.seconds(s, "HEALER_RECURRENCE_WINDOW_SECONDS", minimum=1),
+        ),
     )
 
 

@@ -336,6 +336,7 @@ class Classifier:
             source=Source.RULES,
             evidence=self._quotes(lines, hits, winner, lead[winner], own),
             signature=sig.id,
+            decisive_line=_quote(lines[lead[winner].line]) if lead[winner].line >= 0 else "",
         )
 
     def _neighbourhood(

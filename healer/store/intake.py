@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from healer.database import Row, Tx
 from healer.model import Alert, Mode
 from healer.store.incidents import IncidentRecords
+from healer.store.members import join_alert
 from healer.store.schema import OPEN, SERVE
 
 
@@ -87,6 +88,16 @@ class IntakeRecords(IncidentRecords):
                     attached.append(incident_id)
                     if alert.restartable and self._redecide(db, live, alert, now):
                         requeued.append(incident_id)
+                    continue
+                # A dependent's alert while its provider's incident handles it (or holds
+                # it, within the dependency window): one incident, one email.
+                lead = (
+                    join_alert(db, alert.container, host, alert, mode.value, now)
+                    if alert.container
+                    else None
+                )
+                if lead is not None:
+                    attached.append(lead)
                     continue
                 cursor = db.execute(
                     "INSERT INTO incidents (container, alertname, fingerprint, starts_at, status,"

@@ -7,11 +7,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from healer.database import Database, Row
+from healer.database import Row
 from healer.model import (
     ActionAttempt,
     Alert,
     Decision,
+    Dependent,
     Diagnosis,
     Incident,
     IncidentStatus,
@@ -19,13 +20,14 @@ from healer.model import (
     Step,
     Verification,
 )
+from healer.store.members import MemberRecords
 from healer.store.schema import OPEN
 
 # SQLite's default limit on parameters in one statement is 999.
 _CHUNK = 500
 
 
-class IncidentReads(Database):
+class IncidentReads(MemberRecords):
     """Incidents are loaded in a constant number of queries per page: the rows, then
     the actions, steps and notifications of all of them at once (one query each)."""
 
@@ -69,12 +71,16 @@ class IncidentReads(Database):
         actions = self._children("actions", "attempt", ids)
         steps = self._children("steps", "id", ids)
         outbox = self._children("outbox", "id", ids)
+        members: dict[int, list[Dependent]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            members.update(self.members_of(ids[start : start + _CHUNK]))
         return [
             _incident(
                 r,
                 actions.get(int(r["id"]), ()),
                 steps.get(int(r["id"]), ()),
                 outbox.get(int(r["id"]), ()),
+                members.get(int(r["id"]), ()),
             )
             for r in rows
         ]
@@ -98,6 +104,7 @@ def _incident(
     actions: Iterable[Row],
     steps: Iterable[Row],
     notifications: Iterable[Row],
+    dependents: Iterable[Dependent] = (),
 ) -> Incident:
     return Incident(
         id=int(row["id"]),
@@ -134,6 +141,9 @@ def _incident(
         acting_alert=_maybe(Alert.from_json, row["acting_alert"]),
         rounds=int(row["rounds"]),
         host=row["host"],
+        dependents=tuple(dependents),
+        grouped_into=row["grouped_into"],
+        memory=_json(row["memory"]),
     )
 
 
