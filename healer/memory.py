@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from healer.model import Diagnosis
+from healer.model import Diagnosis, iso
 
 DAY = 86_400.0
 
@@ -83,7 +83,7 @@ class Memory:
     window_seconds: float
     recurring: bool
     summary: str  # "seen 4 times in 7 days; last time a restart healed it and …"
-    first_seen_at: float | None = None
+    first_seen_at: float | None = None  # shown, not read back (from_dict leaves it None)
     last_incident: int | None = None
     last_outcome: str = ""
     stayed_up_seconds: float | None = None  # after the last occurrence concluded
@@ -96,7 +96,7 @@ class Memory:
             "window_days": round(self.window_seconds / DAY, 2),
             "recurring": self.recurring,
             "summary": self.summary,
-            "first_seen_at": self.first_seen_at,
+            "first_seen_at": iso(self.first_seen_at),
             "last_incident": self.last_incident,
             "last_outcome": self.last_outcome,
             "stayed_up_seconds": (
@@ -113,7 +113,6 @@ class Memory:
             window_seconds=float(data["window_days"]) * DAY,
             recurring=bool(data["recurring"]),
             summary=str(data["summary"]),
-            first_seen_at=data.get("first_seen_at"),
             last_incident=data.get("last_incident"),
             last_outcome=str(data.get("last_outcome", "")),
             stayed_up_seconds=data.get("stayed_up_seconds"),
