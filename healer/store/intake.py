@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from healer.database import Row, Tx
 from healer.model import Alert, Mode
 from healer.store.incidents import IncidentRecords
-from healer.store.members import join_alert
+from healer.store.members import join_alert, wake_held_dependents
 from healer.store.schema import OPEN, SERVE
 
 
@@ -68,7 +68,7 @@ class IntakeRecords(IncidentRecords):
                     duplicates += 1
                     continue
                 if alert.status == "resolved":
-                    resolved.extend(self._resolve(db, alert, now))
+                    resolved.extend(self._resolve(db, alert, now, requeued))
                     continue
                 host = host_of(alert)
                 live = db.execute(
@@ -193,7 +193,7 @@ class IntakeRecords(IncidentRecords):
             )
             return True
 
-    def _resolve(self, db: Tx, alert: Alert, now: float) -> list[int]:
+    def _resolve(self, db: Tx, alert: Alert, now: float, requeued: list[int]) -> list[int]:
         rows = db.execute(
             "SELECT id, status, concluded FROM incidents WHERE fingerprint = ? AND starts_at = ?",
             (alert.fingerprint, alert.starts_at),
@@ -208,5 +208,8 @@ class IntakeRecords(IncidentRecords):
                     "UPDATE incidents SET status = 'resolved', closed_at = ? WHERE id = ?",
                     (now, row["id"]),
                 )
+                # Dependents that waited with a provider held for a human: not swallowed.
+                if wake_held_dependents(db, int(row["id"]), now):
+                    requeued.append(int(row["id"]))
             self._step(db, row["id"], now, "resolved", "Alertmanager reported the alert resolved")
         return [int(row["id"]) for row in rows]

@@ -274,6 +274,32 @@ def join_alert(
     return int(lead["id"])
 
 
+def wake_held_dependents(db: Tx, incident_id: int, now: float) -> bool:
+    """The alert of a provider held for a human resolved: it was fixed, so its dependents
+    that waited with it are looked at again (queued; restarted through the policy if
+    still down). True when the incident went back to the queue. Check-mode incidents
+    never restart anything, so they are left alone."""
+    lead = db.execute("SELECT stage, mode FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+    if lead is None or lead["stage"] != "done" or lead["mode"] != "heal":
+        return False
+    woken = db.execute(
+        "UPDATE incident_members SET outcome = ? WHERE incident_id = ? AND outcome = ?",
+        (PENDING, incident_id, HELD),
+    ).rowcount
+    if not woken:
+        return False
+    db.execute(
+        "UPDATE incidents SET stage = 'queued', lease_until = 0, members_until = 0,"
+        " updated_at = ? WHERE id = ?",
+        (now, incident_id),
+    )
+    db.execute(
+        "INSERT INTO steps (incident_id, at, step, detail) VALUES (?, ?, 'dependent', ?)",
+        (incident_id, now, f"its alert resolved: {woken} waiting dependent(s) looked at again"),
+    )
+    return True
+
+
 def _upsert(
     db: Tx,
     lead: Row,

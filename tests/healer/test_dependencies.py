@@ -204,3 +204,41 @@ def test_a_dependent_is_not_restarted_while_its_provider_stays_down_in_check_mod
     assert lead.status is IncidentStatus.OPEN
     (member,) = lead.dependents
     assert member.outcome == "held" and provider.name in member.reason
+
+
+def test_dependents_that_waited_with_a_held_provider_are_healed_once_its_alert_resolves(
+    make_healer: HealerFactory,
+    container_factory: ContainerFactory,
+    docker_api: docker.DockerClient,
+) -> None:
+    healer = make_healer(MANAGED_LABEL=f"itops.test.run={container_factory.run_id}")
+    # The operator keeps the provider for themselves (diagnose only): it is held open.
+    provider = container_factory.run(hint="db", labels={"healer.mode": "check"})
+    dependent = container_factory.run(hint="app", labels={"healer.depends-on": provider.name})
+    for c in (provider, dependent):
+        c.stop(timeout=0)
+        wait_for_state(c, lambda a: a["State"]["Status"] == "exited")
+    since = "2030-01-01T00:00:00.000Z"
+    down = firing(provider.name, container_id=provider.id[:12], starts_at=since)
+    (lead_id,) = healer.post(payload(down)).get_json()["created"]
+    held = healer.wait_done(lead_id)
+    assert held.status is IncidentStatus.OPEN
+    assert [(d.container, d.outcome) for d in held.dependents] == [(dependent.name, "held")]
+    provider.start()  # the operator fixed it
+    wait_for_state(provider, lambda a: a["State"]["Running"])
+    with recording(docker_api) as events:
+        resolved = {**down, "status": "resolved"}
+        body = healer.post(payload(resolved, status="resolved")).get_json()
+        assert body["resolved"] == [lead_id]
+        wait_until(
+            lambda: (
+                healer.incident(lead_id).dependents[0].outcome != "pending"
+                and healer.incident(lead_id).stage == "done"
+            ),
+            timeout=30,
+        )
+    lead = healer.incident(lead_id)
+    assert events.count("start", dependent.id) == 1, lead.dependents
+    assert lead.status is IncidentStatus.RESOLVED
+    assert lead.dependents[0].outcome == "healed"
+    assert [n["kind"] for n in lead.notifications] == ["incident", "resolved", "update"]
