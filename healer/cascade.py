@@ -38,7 +38,7 @@ from healer.errors import DockerActionError, DockerUnavailableError, HealerError
 from healer.evidence import gather
 from healer.hosts import quarantine_key
 from healer.metrics import HealerMetrics
-from healer.model import Alert, Dependent, Incident, IncidentStatus
+from healer.model import Alert, Decision, Dependent, Incident, IncidentStatus
 from healer.policy import Advice, History, PolicySettings, decide
 from healer.redactor import Redactor
 from healer.store import Store
@@ -155,6 +155,29 @@ class Cascade:
             if failing_now:
                 store.add_members(incident.id, host, failing_now, "graph", now)
         return Placement()
+
+    def record_grouped(self, incident: Incident, placement: Placement) -> None:
+        """A dependent's incident, folded into its provider's: recorded, never emailed."""
+        now = self._clock.now()
+        lead = placement.lead
+        if placement.echo and lead is not None:
+            self._store.mark_grouped(incident.id, lead, now)
+            reason = (
+                f"{incident.container} is healthy again: incident #{lead} about a container it "
+                "depends on already restarted it; this alert came after"
+            )
+        else:
+            reason = (
+                f"{incident.container} depends on the container of incident #{lead}, which "
+                "failed with it: handled there, as one incident"
+            )
+        decision = Decision(
+            restart=False, status=IncidentStatus.SKIPPED, reason=reason, notify=False
+        )
+        self._store.save_decision(incident.id, decision, now)
+        self._store.add_step(incident.id, now, "grouped", reason)
+        self._store.conclude(incident.id, decision.status, now)
+        self._metrics.incidents.labels(decision.status.value).inc()
 
     # -- after: the dependents, once the provider's incident concluded --------------
 

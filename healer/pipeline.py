@@ -156,7 +156,7 @@ class IncidentProcessor:
         if self.cascade.enabled and evidence.facts is not None:
             placement = self.cascade.place(incident, docker)
             if placement.lead is not None:
-                self._grouped(incident, placement)
+                self.cascade.record_grouped(incident, placement)
                 return True
             if placement.wait_for:
                 if not any(s.step == "waiting" for s in incident.steps):
@@ -298,29 +298,6 @@ class IncidentProcessor:
             decision.reason,
         )
         return True
-
-    def _grouped(self, incident: Incident, placement: Placement) -> None:
-        """A dependent's incident, folded into its provider's: recorded, never emailed."""
-        now = self.clock.now()
-        lead = placement.lead
-        if placement.echo and lead is not None:
-            self.store.mark_grouped(incident.id, lead, now)
-            reason = (
-                f"{incident.container} is healthy again: incident #{lead} about a container it "
-                "depends on already restarted it; this alert came after"
-            )
-        else:
-            reason = (
-                f"{incident.container} depends on the container of incident #{lead}, which "
-                "failed with it: handled there, as one incident"
-            )
-        decision = Decision(
-            restart=False, status=IncidentStatus.SKIPPED, reason=reason, notify=False
-        )
-        self.store.save_decision(incident.id, decision, now)
-        self.store.add_step(incident.id, now, "grouped", reason)
-        self.store.conclude(incident.id, decision.status, now)
-        self.metrics.incidents.labels(decision.status.value).inc()
 
     def _unknown_host(self, incident: Incident) -> None:
         """An alert about a host the map does not know: recorded, told, never acted on."""
