@@ -20,9 +20,11 @@ from healer import config_values as v
 from healer.actions import VerifySettings
 from healer.approvals import ApprovalSettings
 from healer.config_sources import gather_settings
+from healer.dependency_graph import DependencySettings
 from healer.diagnosis.service import LLMSettings
 from healer.errors import ConfigError
 from healer.hosts import HostSpec
+from healer.memory import MemorySettings
 from healer.model import Mode
 from healer.notify.settings import OutboxSettings
 from healer.notify.smtp import SmtpSettings
@@ -59,6 +61,8 @@ class HealerConfig:
     outbox: OutboxSettings
     slack_webhook_url: str = field(repr=False)
     approvals: ApprovalSettings = field(default_factory=ApprovalSettings)
+    dependencies: DependencySettings = field(default_factory=DependencySettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
 
     @property
     def alerts_log(self) -> Path:
@@ -154,6 +158,7 @@ def load_config(
             llm_can_veto=v.flag(s, "LLM_CAN_VETO"),
             crashloop_window_seconds=v.seconds(s, "HEALER_CRASHLOOP_WINDOW_SECONDS", minimum=1),
             quarantine_release_seconds=v.seconds(s, "HEALER_QUARANTINE_RELEASE_SECONDS", minimum=1),
+            recurrence_hold=v.flag(s, "HEALER_RECURRENCE_HOLD"),
         ),
         verify=VerifySettings(
             timeout_seconds=v.seconds(s, "HEALER_VERIFY_TIMEOUT_SECONDS", minimum=0.1),
@@ -191,6 +196,13 @@ def load_config(
         approvals=ApprovalSettings(
             secret=v.token(s, "HEALER_APPROVAL_SECRET"),
             ttl_seconds=v.seconds(s, "HEALER_APPROVAL_TTL_SECONDS"),
+        ),
+        dependencies=DependencySettings(
+            window_seconds=v.seconds(s, "HEALER_DEPENDENCY_WINDOW_SECONDS"),
+        ),
+        memory=MemorySettings(
+            threshold=v.whole_number(s, "HEALER_RECURRENCE_THRESHOLD", minimum=1),
+            window_seconds=v.seconds(s, "HEALER_RECURRENCE_WINDOW_SECONDS", minimum=1),
         ),
     )
 

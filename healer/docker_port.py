@@ -10,9 +10,9 @@ found`), the `State.Error` and health-check output of an inspect, and log lines.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import docker
@@ -25,6 +25,22 @@ from healer.errors import DockerActionError, DockerUnavailableError
 from healer.redactor import NO_SECRETS, Redactor
 
 _ID = re.compile(r"[0-9a-f]{12,64}")
+
+
+@dataclass(frozen=True)
+class ContainerSummary:
+    """One row of Docker's container list: enough to draw the dependency graph and see
+    who is failing, in one call (no inspect per container)."""
+
+    id: str
+    name: str
+    state: str
+    labels: Mapping[str, str]
+    unhealthy: bool = False
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.state != "running" or self.unhealthy
 
 
 class DockerPort(Protocol):
@@ -42,6 +58,10 @@ class DockerPort(Protocol):
         ...
 
     def list_managed(self, selector: LabelSelector) -> list[ContainerFacts]: ...
+
+    def summaries(self, selector: LabelSelector) -> list[ContainerSummary]:
+        """The managed containers as Docker lists them (labels and state, one call)."""
+        ...
 
     def restart(self, container_id: str, timeout: float) -> None: ...
 
@@ -144,6 +164,27 @@ class DockerAdapter:
             if found is not None and selector.matches(found.labels):
                 facts.append(found)
         return sorted(facts, key=lambda f: f.name)
+
+    def summaries(self, selector: LabelSelector) -> list[ContainerSummary]:
+        with self._translated("list containers"):
+            rows = self._client().containers(all=True, filters={"label": selector.docker_filter()})
+        found = []
+        for row in rows:
+            names = [str(n).lstrip("/") for n in row.get("Names") or ()]
+            labels = dict(row.get("Labels") or {})
+            if not names or not selector.matches(labels):
+                continue
+            found.append(
+                ContainerSummary(
+                    id=str(row.get("Id", "")),
+                    name=names[0],
+                    state=str(row.get("State") or ""),
+                    labels=labels,
+                    # Docker says "Up 5 minutes (unhealthy)": the list has no health field.
+                    unhealthy="(unhealthy)" in str(row.get("Status") or ""),
+                )
+            )
+        return sorted(found, key=lambda s: s.name)
 
     def restart(self, container_id: str, timeout: float) -> None:
         try:

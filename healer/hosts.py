@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from fleet.facts import ContainerFacts
 from fleet.selector import LabelSelector
-from healer.docker_port import DockerPort
+from healer.docker_port import ContainerSummary, DockerPort
 from healer.errors import DockerUnavailableError, HealerError
 from healer.model import Alert
 
@@ -104,11 +104,16 @@ class CircuitBreaker:
     def find(self, name: str) -> ContainerFacts | None:
         return self._call(lambda: self._port.find(name))  # type: ignore[return-value]
 
-    def logs(self, container_id: str, tail: int) -> list[str]:
-        return self._call(lambda: self._port.logs(container_id, tail))  # type: ignore[return-value]
+    def logs(self, container_id: str, tail: int, *, timestamps: bool = False) -> list[str]:
+        return self._call(  # type: ignore[return-value]
+            lambda: self._port.logs(container_id, tail, timestamps=timestamps)
+        )
 
     def list_managed(self, selector: LabelSelector) -> list[ContainerFacts]:
         return self._call(lambda: self._port.list_managed(selector))  # type: ignore[return-value]
+
+    def summaries(self, selector: LabelSelector) -> list[ContainerSummary]:
+        return self._call(lambda: self._port.summaries(selector))  # type: ignore[return-value]
 
     def restart(self, container_id: str, timeout: float) -> None:
         self._call(lambda: self._port.restart(container_id, timeout))

@@ -192,6 +192,9 @@ class Diagnosis:
     evidence: tuple[str, ...] = ()
     signature: str = ""
     note: str = ""
+    # The line the classifier's verdict rests on (its strongest match), "" when the facts
+    # alone decided: with `signature` it names the failure for the incident memory.
+    decisive_line: str = ""
 
     def with_note(self, note: str) -> Diagnosis:
         return replace(self, note=note)
@@ -204,6 +207,7 @@ class Diagnosis:
             recommendation=fix(self.recommendation),
             evidence=tuple(fix(line) for line in self.evidence),
             note=fix(self.note),
+            decisive_line=fix(self.decisive_line),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +220,7 @@ class Diagnosis:
             "evidence": list(self.evidence),
             "signature": self.signature,
             "note": self.note,
+            "decisive_line": self.decisive_line,
         }
 
     @classmethod
@@ -229,6 +234,7 @@ class Diagnosis:
             evidence=tuple(str(x) for x in data.get("evidence", ())),
             signature=str(data.get("signature", "")),
             note=str(data.get("note", "")),
+            decisive_line=str(data.get("decisive_line", "")),
         )
 
 
@@ -286,6 +292,36 @@ class ActionAttempt:
             "duration_seconds": duration,
             "result": self.result,
             "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Dependent:
+    """A container that failed with the incident's container because it depends on it
+    (Compose depends_on, healer.depends-on): listed in the provider's incident, and
+    restarted after the provider is healthy again if it is still down."""
+
+    container: str
+    via: str  # how it joined: "graph" (found failing), "alert" (its own alert), "incident"
+    joined_at: float
+    outcome: str = "pending"  # pending | recovered | healed | not_healed | held | skipped
+    reason: str = ""
+    alertname: str = ""  # its own alert, when one arrived
+    merged_incident: int | None = None  # its own incident, folded into this one
+    handled_at: float | None = None
+    actions: tuple[ActionAttempt, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "container": self.container,
+            "via": self.via,
+            "joined_at": iso(self.joined_at),
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "alertname": self.alertname or None,
+            "merged_incident": self.merged_incident,
+            "handled_at": iso(self.handled_at),
+            "actions": [a.to_dict() for a in self.actions],
         }
 
 
@@ -428,6 +464,12 @@ class Incident:
     rounds: int = 1  # how many times the incident was decided (a held one is re-decided)
     host: str = ""  # the Docker host it is about ("" = the one host, without a host map)
     approvals: tuple[Approval, ...] = ()  # oldest first
+    # Containers that depend on this one and failed with it (healer/cascade.py).
+    dependents: tuple[Dependent, ...] = ()
+    # This incident was about a dependent and was folded into its provider's incident.
+    grouped_into: int | None = None
+    # Earlier incidents with the same failure signature (healer/memory.py), as shown.
+    memory: Mapping[str, Any] | None = None
 
     @property
     def severity(self) -> str:
@@ -474,4 +516,7 @@ class Incident:
             "rounds": self.rounds,
             "approvals": [a.to_dict() for a in self.approvals],
             "steps": [s.to_dict() for s in self.steps],
+            "dependents": [d.to_dict() for d in self.dependents],
+            "grouped_into": self.grouped_into,
+            "memory": dict(self.memory) if self.memory else None,
         }

@@ -12,6 +12,7 @@ import logging
 from dataclasses import replace
 
 from healer.actions import verify
+from healer.cascade import WAIT_POLL_SECONDS, Cascade, Placement
 from healer.clock import Clock
 from healer.config import HealerConfig
 from healer.dependencies import Dependencies
@@ -19,6 +20,7 @@ from healer.docker_port import DockerPort
 from healer.errors import DockerActionError, DockerUnavailableError
 from healer.evidence import gather
 from healer.hosts import DockerHosts, quarantine_key
+from healer.memory import Memory, recall_for, with_recurrence
 from healer.metrics import HealerMetrics
 from healer.model import (
     Category,
@@ -30,7 +32,7 @@ from healer.model import (
     Source,
     Verification,
 )
-from healer.policy import Advice, History, PolicySettings, decide
+from healer.policy import Advice, History, PolicySettings, Surroundings, decide
 from healer.ports import Diagnoser, Notifier
 from healer.store import Store
 
@@ -49,6 +51,17 @@ class IncidentProcessor:
         self.notifier: Notifier = deps.notifier
         self.clock: Clock = deps.clock
         self.metrics: HealerMetrics = deps.metrics
+        self.cascade = Cascade(
+            self.config.dependencies,
+            selector=self.config.selector,
+            critical_services=self.config.critical_services,
+            verify_settings=self.config.verify,
+            log_lines=self.config.log_lines,
+            redactor=self.config.redactor,
+            store=self.store,
+            clock=self.clock,
+            metrics=self.metrics,
+        )
 
     def process(self, incident: Incident) -> Incident:
         """Run (or resume) the pipeline for one claimed incident.
@@ -57,12 +70,18 @@ class IncidentProcessor:
         round ended held open or skipped, the incident is decided again at once.
         """
         while True:
-            if not incident.concluded:
-                self._run(incident)
+            if not incident.concluded and not self._run(incident):
+                return self._wait_for_provider(incident)
             if not self.store.take_redecide(incident.id, self.clock.now()):
                 break
             incident = self._get(incident.id)
         concluded = self._get(incident.id)
+        docker = self.hosts.port(concluded.host) if concluded.container else None
+        if self.cascade.enabled and docker is not None and concluded.grouped_into is None:
+            # The provider's outcome is settled: now its dependents, before the one email.
+            mode = concluded.mode.strictest(self.config.mode)
+            self.cascade.heal_dependents(concluded, docker, replace(self.config.policy, mode=mode))
+            concluded = self._get(incident.id)
         decision = concluded.decision
         if decision is None or decision.notify:
             # The first email, or a follow-up in its thread when a held incident was
@@ -70,6 +89,13 @@ class IncidentProcessor:
             told = any(n.get("kind") == "incident" for n in concluded.notifications)
             self.notifier.notify(concluded, "update" if told else "incident")
         self.store.finish(incident.id, self.clock.now())
+        return self._get(incident.id)
+
+    def _wait_for_provider(self, incident: Incident) -> Incident:
+        """Hand the incident back to the queue for a moment: its provider is failing and
+        its provider's alert is expected within the dependency window."""
+        self.clock.sleep(WAIT_POLL_SECONDS)  # (a one-shot scan claims it again at once)
+        self.store.release(incident.id, self.clock.now() + WAIT_POLL_SECONDS)
         return self._get(incident.id)
 
     def _get(self, incident_id: int) -> Incident:
@@ -98,17 +124,18 @@ class IncidentProcessor:
             )
         return mode
 
-    def _run(self, incident: Incident) -> None:
+    def _run(self, incident: Incident) -> bool:
+        """One round; False when the incident must wait for its provider's incident."""
         clock, store = self.clock, self.store
         settings = replace(self.config.policy, mode=self._effective_mode(incident))
         alert = incident.action_alert
         if not incident.container:
             self._about_the_stack(incident, settings)
-            return
+            return True
         docker = self.hosts.port(incident.host)
         if docker is None:
             self._unknown_host(incident)
-            return
+            return True
         key = quarantine_key(incident.host, incident.container)
         # Evidence (always fresh: a resumed incident looks at the container as it is now).
         t = clock.now()
@@ -124,12 +151,44 @@ class IncidentProcessor:
         found = "found" if evidence.facts else "container not found"
         self._step(incident, "evidence", f"{found}; {len(evidence.log_lines)} log lines", t)
 
+        # Dependencies: folded into its provider's incident, waiting for it, or handled here.
+        placement = Placement()
+        if self.cascade.enabled and evidence.facts is not None:
+            placement = self.cascade.place(incident, docker)
+            if placement.lead is not None:
+                self.cascade.record_grouped(incident, placement)
+                return True
+            if placement.wait_for:
+                if not any(s.step == "waiting" for s in incident.steps):
+                    store.add_step(
+                        incident.id,
+                        clock.now(),
+                        "waiting",
+                        f"{placement.wait_for}, which it depends on, is failing too: waiting "
+                        "for its incident to join it",
+                    )
+                return False
+
         # Diagnosis (kept across a resume: the model is not asked twice).
+        memory: Memory | None = None
         if incident.rules_diagnosis is None:
             t = clock.now()
             result = self.diagnoser.diagnose(evidence, alert)
+            memory = recall_for(
+                store,
+                self.config.memory,
+                incident_id=incident.id,
+                host=incident.host,
+                container=incident.container,
+                rules=result.rules,
+                now=clock.now(),
+            )
             store.save_diagnosis(
-                incident.id, result.final, result.rules, result.llm_outcome, clock.now()
+                incident.id,
+                with_recurrence(result.final, memory),
+                result.rules,
+                result.llm_outcome,
+                clock.now(),
             )
             advice = Advice(
                 rules_restart_safe=result.rules.restart_safe,
@@ -144,6 +203,7 @@ class IncidentProcessor:
             )
         else:
             final = incident.diagnosis
+            memory = Memory.from_dict(incident.memory) if incident.memory else None
             advice = Advice(
                 rules_restart_safe=incident.rules_diagnosis.restart_safe,
                 llm_restart_safe=(
@@ -199,8 +259,18 @@ class IncidentProcessor:
                     else None
                 ),
             )
+            surroundings = Surroundings(
+                provider_down=placement.provider_down,
+                recurring=memory.summary if memory is not None and memory.recurring else "",
+            )
             decision = decide(
-                alert, facts, history, settings, advice, approved=incident.restart_approved
+                alert,
+                facts,
+                history,
+                settings,
+                advice,
+                surroundings,
+                approved=incident.restart_approved,
             )
             if decision.quarantine:
                 first = store.quarantine(key, decision.reason, incident.id, clock.now())
@@ -235,6 +305,7 @@ class IncidentProcessor:
             status.value,
             decision.reason,
         )
+        return True
 
     def _unknown_host(self, incident: Incident) -> None:
         """An alert about a host the map does not know: recorded, told, never acted on."""

@@ -33,6 +33,9 @@ class PolicySettings:
     # and the housekeeper, not by `decide` (which gets the history already counted).
     crashloop_window_seconds: float = 900.0
     quarantine_release_seconds: float = 600.0
+    # HEALER_RECURRENCE_HOLD: a failure that keeps coming back is held for a human
+    # instead of restarted (the memory only says so; this setting decides).
+    recurrence_hold: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,19 @@ class Advice:
     llm_restart_safe: bool | None = None  # None: no valid model answer
 
 
+@dataclass(frozen=True)
+class Surroundings:
+    """What the healer knows beyond this container's own failure. Each field can only
+    hold a restart back, never cause one: the rules above them still decide."""
+
+    # A provider this container depends on (Compose depends_on, healer.depends-on) that
+    # is not healthy now: restarting the dependent first would not help.
+    provider_down: str = ""
+    # The incident memory: this failure's signature recurs past HEALER_RECURRENCE_THRESHOLD
+    # (the phrase says how often), so a restart only hides it.
+    recurring: str = ""
+
+
 def _skip(reason: str, *, notify: bool = True) -> Decision:
     return Decision(restart=False, status=IncidentStatus.SKIPPED, reason=reason, notify=notify)
 
@@ -70,22 +86,32 @@ def decide(
     history: History,
     settings: PolicySettings,
     advice: Advice = Advice(),
+    surroundings: Surroundings = Surroundings(),
     *,
     approved: bool = False,
 ) -> Decision:
     """Decide one step of one incident. Called again before every retry.
 
     `approved`: a person approved a restart of this incident through a signed link
-    (healer/approvals.py). An approval lifts exactly the two holds that exist to wait
-    for a human: check mode (HEALER_MODE, or the mode the incident was accepted in)
-    and the diagnosis' "a restart will not help" (the rules', or the model's under
-    LLM_CAN_VETO). Everything else still holds — the live managed label, identity,
-    protected containers, an operator's container label, quarantine, the breaker and
-    the budget — and the person is always told the answer.
+    (healer/approvals.py). An approval lifts exactly the holds that exist to wait for
+    a human: check mode (HEALER_MODE, or the mode the incident was accepted in), the
+    diagnosis' "a restart will not help" (the rules', or the model's under
+    LLM_CAN_VETO) and the incident memory's "this keeps coming back" (the person has
+    seen the history in the email). Everything else still holds — the live managed
+    label, identity, protected containers, an operator's container label, a provider
+    that is down, quarantine, the breaker and the budget — and the person is always
+    told the answer.
     """
     if not approved:
-        return _decide(alert, facts, history, settings, advice)
-    lifted = _decide(alert, facts, history, replace(settings, mode=Mode.HEAL), Advice())
+        return _decide(alert, facts, history, settings, advice, surroundings)
+    lifted = _decide(
+        alert,
+        facts,
+        history,
+        replace(settings, mode=Mode.HEAL),
+        Advice(),
+        replace(surroundings, recurring=""),
+    )
     if lifted.restart:
         reason = f"approved restart: {lifted.reason}"
     elif lifted.status is IncidentStatus.HEALED:
@@ -101,6 +127,7 @@ def _decide(
     history: History,
     settings: PolicySettings,
     advice: Advice,
+    surroundings: Surroundings,
 ) -> Decision:
     # 0. Alerts about the stack itself (daemon, exporter, healer) name no container.
     if not alert.container:
@@ -203,7 +230,18 @@ def _decide(
         return _hold("the diagnosis says a restart will not fix this; it needs a human")
     if settings.llm_can_veto and advice.llm_restart_safe is False:
         return _hold("restart withheld: the LLM advises against it (LLM_CAN_VETO=true)")
-    # 7. The per-incident budget.
+    # 7. What surrounds the failure may only hold a restart back, too.
+    if surroundings.provider_down:
+        return _hold(
+            f"{surroundings.provider_down}, which {facts.name} depends on, is not healthy; "
+            f"restarting {facts.name} would not help until it is"
+        )
+    if settings.recurrence_hold and surroundings.recurring:
+        return _hold(
+            f"this failure keeps coming back ({surroundings.recurring}): a restart only "
+            "hides it; held for a human (HEALER_RECURRENCE_HOLD=true)"
+        )
+    # 8. The per-incident budget.
     if history.attempts_this_incident >= settings.max_restart_attempts:
         return Decision(
             restart=False,

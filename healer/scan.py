@@ -14,15 +14,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fleet.facts import ContainerFacts
 from fleet.selector import is_critical
 from healer.model import Alert, Incident, Mode
 from healer.runtime import Runtime
+from healer.synthetic import SCAN_PREFIX, synthetic_alert
 from healer.worker import LEASE_SECONDS
 
 log = logging.getLogger(__name__)
-
-SCAN_PREFIX = "scan:"
 
 
 @dataclass(frozen=True)
@@ -31,33 +29,6 @@ class ScanReport:
     needing_attention: int
     incidents: tuple[Incident, ...]
     resolved: int
-
-
-def synthetic_alert(facts: ContainerFacts, *, critical: bool, now: float, host: str = "") -> Alert:
-    """The alert Prometheus would have sent for this container's current failure."""
-    if facts.running:
-        alertname = "ContainerUnhealthy"
-        summary = f"{facts.name} is running but its health check fails"
-        since = facts.started_at or now
-    else:
-        alertname = "ContainerDown"
-        summary = f"{facts.name} is {facts.state} (exit code {facts.exit_code})"
-        since = facts.finished_at or now
-    return Alert(
-        fingerprint=f"{SCAN_PREFIX}{host + ':' if host else ''}{facts.short_id}:{alertname}",
-        status="firing",
-        labels={
-            "alertname": alertname,
-            "container": facts.name,
-            "container_id": facts.short_id,
-            "severity": "critical" if critical else "warning",
-            "action": "restart",
-            "source": "scan",
-            **({"host": host} if host else {}),
-        },
-        annotations={"summary": summary, "description": f"Found by a healer scan. {summary}."},
-        starts_at=since,
-    )
 
 
 def scan_once(rt: Runtime, mode: Mode) -> ScanReport:

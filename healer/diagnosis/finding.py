@@ -55,6 +55,7 @@ def build_diagnosis(
         source=Source.RULES,
         evidence=_quotes(signatures, lines, hits, winner, lead, own),
         signature=sig.id,
+        decisive_line=_quote(lines[lead.line]) if lead.line >= 0 else "",
     )
 
 

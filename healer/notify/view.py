@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from healer.model import Incident, IncidentStatus, Mode, iso
+from healer.notify.surroundings import dependents_phrase, dependents_view, memory_view
 from healer.redactor import Redactor
 
 if TYPE_CHECKING:  # config builds sections from notify/: no import at run time
@@ -183,6 +184,7 @@ def subject_for(incident: Incident, outcome: str) -> str:
     severity = severity_of(incident.severity).upper()
     what = incident.container or incident.alertname
     phrase = ALERT_PHRASES.get(incident.alertname, incident.alertname)
+    phrase += dependents_phrase(incident)
     return one_line(f"[{severity}] {what} {phrase} — {outcome}", 200)
 
 
@@ -330,6 +332,8 @@ def incident_view(
             else []
         ),
         "written_at": iso(now),
+        "dependents": dependents_view(incident),
+        "memory": memory_view(incident),
     }
     view["preheader"] = one_line(
         f"{outcome}. " + (diagnosis.root_cause if diagnosis else view["decision"]), 160

@@ -118,10 +118,14 @@ class IncidentRecords(Database):
             )
 
     def restarts_since(self, container: str, since: float) -> list[float]:
+        """Every healer restart of `container` (its budget key) since `since`: as an
+        incident's own container, and as a dependent restarted in its provider's."""
         rows = self._query(
             "SELECT started_at FROM actions WHERE container = ? AND action = 'restart'"
+            " AND started_at >= ?"
+            " UNION ALL SELECT started_at FROM member_actions WHERE restart_key = ?"
             " AND started_at >= ? ORDER BY started_at",
-            (container, since),
+            (container, since, container, since),
         )
         return [float(r["started_at"]) for r in rows]
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from healer.database import Row, Tx
 from healer.model import Alert, Mode
 from healer.store.incidents import IncidentRecords
+from healer.store.members import join_alert, wake_held_dependents
 from healer.store.schema import OPEN, SERVE
 
 
@@ -67,7 +68,7 @@ class IntakeRecords(IncidentRecords):
                     duplicates += 1
                     continue
                 if alert.status == "resolved":
-                    resolved.extend(self._resolve(db, alert, now))
+                    resolved.extend(self._resolve(db, alert, now, requeued))
                     continue
                 host = host_of(alert)
                 live = db.execute(
@@ -87,6 +88,16 @@ class IntakeRecords(IncidentRecords):
                     attached.append(incident_id)
                     if alert.restartable and self._redecide(db, live, alert, now):
                         requeued.append(incident_id)
+                    continue
+                # A dependent's alert while its provider's incident handles it (or holds
+                # it, within the dependency window): one incident, one email.
+                lead = (
+                    join_alert(db, alert.container, host, alert, mode.value, now)
+                    if alert.container
+                    else None
+                )
+                if lead is not None:
+                    attached.append(lead)
                     continue
                 cursor = db.execute(
                     "INSERT INTO incidents (container, alertname, fingerprint, starts_at, status,"
@@ -182,7 +193,7 @@ class IntakeRecords(IncidentRecords):
             )
             return True
 
-    def _resolve(self, db: Tx, alert: Alert, now: float) -> list[int]:
+    def _resolve(self, db: Tx, alert: Alert, now: float, requeued: list[int]) -> list[int]:
         rows = db.execute(
             "SELECT id, status, concluded FROM incidents WHERE fingerprint = ? AND starts_at = ?",
             (alert.fingerprint, alert.starts_at),
@@ -197,5 +208,8 @@ class IntakeRecords(IncidentRecords):
                     "UPDATE incidents SET status = 'resolved', closed_at = ? WHERE id = ?",
                     (now, row["id"]),
                 )
+                # Dependents that waited with a provider held for a human: not swallowed.
+                if wake_held_dependents(db, int(row["id"]), now):
+                    requeued.append(int(row["id"]))
             self._step(db, row["id"], now, "resolved", "Alertmanager reported the alert resolved")
         return [int(row["id"]) for row in rows]

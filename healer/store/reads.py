@@ -8,12 +8,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from healer.database import Database, Row
+from healer.database import Row
 from healer.model import (
     ActionAttempt,
     Alert,
     Approval,
     Decision,
+    Dependent,
     Diagnosis,
     Incident,
     IncidentStatus,
@@ -21,13 +22,14 @@ from healer.model import (
     Step,
     Verification,
 )
+from healer.store.members import MemberRecords
 from healer.store.schema import OPEN
 
 # SQLite's default limit on parameters in one statement is 999.
 _CHUNK = 500
 
 
-class IncidentReads(Database):
+class IncidentReads(MemberRecords):
     """Incidents are loaded in a constant number of queries per page: the rows, then
     the actions, steps and notifications of all of them at once (one query each)."""
 
@@ -72,6 +74,9 @@ class IncidentReads(Database):
         steps = self._children("steps", "id", ids)
         outbox = self._children("outbox", "id", ids)
         approvals = self._children("approvals", "at", ids)
+        members: dict[int, list[Dependent]] = {}
+        for start in range(0, len(ids), _CHUNK):
+            members.update(self.members_of(ids[start : start + _CHUNK]))
         return [
             replace(
                 _incident(
@@ -79,6 +84,7 @@ class IncidentReads(Database):
                     actions.get(int(r["id"]), ()),
                     steps.get(int(r["id"]), ()),
                     outbox.get(int(r["id"]), ()),
+                    members.get(int(r["id"]), ()),
                 ),
                 approvals=tuple(
                     Approval(a["action"], a["at"], a["requested_by"], int(a["round_no"]))
@@ -107,6 +113,7 @@ def _incident(
     actions: Iterable[Row],
     steps: Iterable[Row],
     notifications: Iterable[Row],
+    dependents: Iterable[Dependent] = (),
 ) -> Incident:
     return Incident(
         id=int(row["id"]),
@@ -143,6 +150,9 @@ def _incident(
         acting_alert=_maybe(Alert.from_json, row["acting_alert"]),
         rounds=int(row["rounds"]),
         host=row["host"],
+        dependents=tuple(dependents),
+        grouped_into=row["grouped_into"],
+        memory=_json(row["memory"]),
     )
 
 

@@ -120,6 +120,37 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_by_incident ON outbox (incident_id, id);
 CREATE INDEX IF NOT EXISTS outbox_by_digest ON outbox (digest_id);
+
+-- dependents listed in their provider's incident (healer/cascade.py)
+CREATE TABLE IF NOT EXISTS incident_members (
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    container TEXT NOT NULL,
+    host TEXT NOT NULL DEFAULT '',
+    joined_at REAL NOT NULL,
+    via TEXT NOT NULL,
+    alert TEXT,
+    merged_incident INTEGER,
+    outcome TEXT NOT NULL DEFAULT 'pending',
+    reason TEXT NOT NULL DEFAULT '',
+    handled_at REAL,
+    PRIMARY KEY (incident_id, container)
+);
+CREATE INDEX IF NOT EXISTS members_by_container ON incident_members (container, host);
+
+-- restarts of dependents, which the crash-loop breaker counts with `actions`
+CREATE TABLE IF NOT EXISTS member_actions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    container TEXT NOT NULL,
+    restart_key TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    result TEXT NOT NULL DEFAULT 'pending',
+    error TEXT NOT NULL DEFAULT '',
+    UNIQUE (incident_id, container, attempt)
+);
+CREATE INDEX IF NOT EXISTS member_actions_by_key ON member_actions (restart_key, started_at);
 """
 
 OPEN = IncidentStatus.OPEN.value
@@ -137,14 +168,23 @@ MIGRATIONS = (
     # processing: the claim holds until then (renewed while work goes on); queued:
     # not before then (a retry after the store failed)
     ("incidents", "lease_until", "REAL NOT NULL DEFAULT 0"),
-    # several healers share a PostgreSQL store: a sender holds an item while it sends
     # the Docker host the incident is about ("" = the one host, without a host map)
     ("incidents", "host", "TEXT NOT NULL DEFAULT ''"),
+    # dependents' alerts and incidents join this (provider's) incident until then
+    ("incidents", "members_until", "REAL NOT NULL DEFAULT 0"),
+    # a dependent's incident folded into its provider's: that incident's id
+    ("incidents", "grouped_into", "INTEGER"),
+    # the incident memory: the failure's signature, and what was recalled (JSON)
+    ("incidents", "memory_key", "TEXT NOT NULL DEFAULT ''"),
+    ("incidents", "memory", "TEXT"),
+    # several healers share a PostgreSQL store: a sender holds an item while it sends
     ("outbox", "lease_until", "REAL NOT NULL DEFAULT 0"),
     ("outbox", "lease_owner", "TEXT NOT NULL DEFAULT ''"),
 )
 POST_MIGRATION = """
 CREATE INDEX IF NOT EXISTS incidents_claim ON incidents (stage, owner, lease_until, id);
+CREATE INDEX IF NOT EXISTS incidents_by_memory ON incidents (memory_key, opened_at);
+CREATE INDEX IF NOT EXISTS incidents_by_host_container ON incidents (container, host, opened_at);
 """
 
 

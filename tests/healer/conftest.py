@@ -28,6 +28,7 @@ from healer.runtime import Runtime
 from healer.wiring import build
 from testbed.healer_proc import TOKEN, healer_env
 from testbed.processes import REPO, wait_until
+from testbed.smtp import SmtpServer
 
 
 @dataclass
@@ -126,3 +127,14 @@ def run_cli(
         env=full_env,
         check=False,
     )
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback that accepts the test credentials (see smtp_env)."""
+    # (imported here: tests/notify/conftest.py imports this module's fixtures)
+    from tests.notify.conftest import PASSWORD, USER
+
+    server = SmtpServer(users={USER: PASSWORD}).start()
+    yield server
+    server.stop()

@@ -1,0 +1,82 @@
+"""The policy's new inputs, dependencies and incident memory, can only hold a restart
+back: over the whole input space of tests/healer/test_policy.py, adding them never turns
+a refusal into a restart, and whatever they change becomes a hold for a human."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from healer.model import IncidentStatus, Mode
+from healer.policy import Advice, History, Surroundings, decide
+from tests.healer.test_policy import FRESH, SETTINGS, alert, facts, inputs
+
+surroundings = st.builds(
+    Surroundings,
+    provider_down=st.sampled_from(["", "prod-db-01"]),
+    recurring=st.sampled_from(["", "seen 3 times before in 7 days"]),
+)
+
+
+def decisions(case: dict[str, object], around: Surroundings, hold: bool) -> tuple[object, ...]:
+    live = (
+        facts(state=case["state"], health_status=case["health"], labels=case["labels"])
+        if case["exists"]
+        else None
+    )
+    history = History(
+        restarts_in_window=int(case["window"]),  # type: ignore[call-overload]
+        attempts_this_incident=int(case["attempts"]),  # type: ignore[call-overload]
+        quarantined=bool(case["quarantined"]),
+        failed_at=150.0 if case["failed_recently"] else None,
+    )
+    settings = replace(
+        SETTINGS,
+        mode=Mode(str(case["mode"])),
+        llm_can_veto=bool(case["veto"]),
+        recurrence_hold=hold,
+    )
+    advice = Advice(bool(case["rules_safe"]), case["llm_safe"])  # type: ignore[arg-type]
+    the_alert = alert(
+        str(case["alertname"]), action=str(case["action"]), container=str(case["named"])
+    )
+    without = decide(the_alert, live, history, settings, advice)
+    with_them = decide(the_alert, live, history, settings, advice, around)
+    return without, with_them
+
+
+@given(inputs, surroundings, st.booleans())
+def test_property_dependencies_and_memory_never_add_a_restart(
+    case: dict[str, object], around: Surroundings, hold: bool
+) -> None:
+    without, with_them = decisions(case, around, hold)
+    assert not (with_them.restart and not without.restart)  # type: ignore[attr-defined]
+
+
+@given(inputs, surroundings, st.booleans())
+def test_property_what_they_change_is_only_a_restart_held_for_a_human(
+    case: dict[str, object], around: Surroundings, hold: bool
+) -> None:
+    without, with_them = decisions(case, around, hold)
+    if with_them != without:
+        assert without.restart  # type: ignore[attr-defined]
+        assert not with_them.restart  # type: ignore[attr-defined]
+        assert with_them.status is IncidentStatus.OPEN  # type: ignore[attr-defined]
+        assert not with_them.quarantine  # type: ignore[attr-defined]
+
+
+def test_a_dependent_is_held_while_its_provider_is_down() -> None:
+    decision = decide(alert(), facts(), FRESH, SETTINGS, Advice(), Surroundings("prod-db-01"))
+    assert not decision.restart and decision.status is IncidentStatus.OPEN
+    assert "prod-db-01, which prod-web-01 depends on, is not healthy" in decision.reason
+
+
+def test_a_recurring_failure_is_restarted_unless_the_recurrence_hold_is_on() -> None:
+    recurring = Surroundings(recurring="seen 4 times before in 7 days")
+    assert decide(alert(), facts(), FRESH, SETTINGS, Advice(), recurring).restart
+    holding = replace(SETTINGS, recurrence_hold=True)
+    decision = decide(alert(), facts(), FRESH, holding, Advice(), recurring)
+    assert not decision.restart and decision.status is IncidentStatus.OPEN
+    assert "a restart only hides it" in decision.reason
