@@ -6,6 +6,9 @@ waitress, Prometheus and Alertmanager with the project's own configs rewritten
 to loopback (fast timings), and an SMTP sink. Then: stop prod-web-01, show the
 check-mode diagnosis, heal it, switch the webhook healer to heal mode and watch
 it heal a second outage by itself, tail alerts.log, print the email, tear down.
+
+Why one file over 300 lines: it is a script a newcomer reads as the story of one
+incident, in the order it is told.
 """
 
 from __future__ import annotations

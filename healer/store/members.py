@@ -7,6 +7,9 @@ when the lead starts, by its own alert (intake), or by its own incident being
 folded in (the pipeline). Every check-then-write here is one transaction, and
 writers are serialized (healer/database.py), so a dependent never joins a lead
 that has already finished handling its dependents.
+
+Why one file over 300 lines: joining, handling and reading members are one
+protocol over two tables; split, the transaction boundaries would be hard to see.
 """
 
 from __future__ import annotations
