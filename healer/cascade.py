@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from fleet.selector import LabelSelector, is_critical
 from healer.actions import VerifySettings, verify
+from healer.budget import history_for
 from healer.clock import Clock
 from healer.dependency_graph import DependencyGraph, DependencySettings
 from healer.diagnosis.classifier import classify
@@ -42,7 +43,7 @@ from healer.evidence import gather
 from healer.hosts import quarantine_key
 from healer.metrics import HealerMetrics
 from healer.model import Alert, Decision, Dependent, Incident, IncidentStatus
-from healer.policy import Advice, History, PolicySettings, decide
+from healer.policy import Advice, PolicySettings, decide
 from healer.redactor import Redactor
 from healer.store import Store
 from healer.store.members import CLOSED
@@ -280,16 +281,8 @@ class Cascade:
         while True:
             live = docker.inspect(facts.id) or docker.find(name)
             window_start = clock.now() - settings.crashloop_window_seconds
-            previous = store.last_concluded(name, -1, host=incident.host)
-            history = History(
-                restarts_in_window=len(store.restarts_since(key, window_start)),
-                attempts_this_incident=attempts,
-                quarantined=store.is_quarantined(key),
-                failed_at=(
-                    previous[1]
-                    if previous and previous[0] == "failed" and previous[1] >= window_start
-                    else None
-                ),
+            history = history_for(
+                store, key, name, incident.host, attempts=attempts, window_start=window_start
             )
             decision = decide(alert, live, history, settings, advice)
             if decision.quarantine:

@@ -16,6 +16,7 @@ import logging
 from dataclasses import replace
 
 from healer.actions import verify
+from healer.budget import history_for
 from healer.cascade import WAIT_POLL_SECONDS, Cascade, Placement
 from healer.clock import Clock
 from healer.config import HealerConfig
@@ -250,18 +251,14 @@ class IncidentProcessor:
             else:
                 facts = docker.find(incident.container)
             window_start = clock.now() - self.config.policy.crashloop_window_seconds
-            previous = store.last_concluded(incident.container, incident.id, host=incident.host)
-            history = History(
-                restarts_in_window=len(store.restarts_since(key, window_start)),
-                attempts_this_incident=attempts,
-                quarantined=store.is_quarantined(key),
-                failed_at=(
-                    previous[1]
-                    if previous
-                    and previous[0] == IncidentStatus.FAILED.value
-                    and previous[1] >= window_start
-                    else None
-                ),
+            history = history_for(
+                store,
+                key,
+                incident.container,
+                incident.host,
+                attempts=attempts,
+                window_start=window_start,
+                exclude_id=incident.id,
             )
             surroundings = Surroundings(
                 provider_down=placement.provider_down,
