@@ -20,7 +20,10 @@ surroundings = st.builds(
 )
 
 
-def decisions(case: dict[str, object], around: Surroundings, hold: bool) -> tuple[object, ...]:
+def decisions(
+    case: dict[str, object], around: Surroundings, hold: bool, *, approved: bool = False
+) -> tuple[object, ...]:
+    """(without, with) the surroundings, both approved by a person when `approved`."""
     live = (
         facts(state=case["state"], health_status=case["health"], labels=case["labels"])
         if case["exists"]
@@ -42,8 +45,8 @@ def decisions(case: dict[str, object], around: Surroundings, hold: bool) -> tupl
     the_alert = alert(
         str(case["alertname"]), action=str(case["action"]), container=str(case["named"])
     )
-    without = decide(the_alert, live, history, settings, advice)
-    with_them = decide(the_alert, live, history, settings, advice, around)
+    without = decide(the_alert, live, history, settings, advice, Surroundings(), approved=approved)
+    with_them = decide(the_alert, live, history, settings, advice, around, approved=approved)
     return without, with_them
 
 
@@ -80,3 +83,37 @@ def test_a_recurring_failure_is_restarted_unless_the_recurrence_hold_is_on() -> 
     decision = decide(alert(), facts(), FRESH, holding, Advice(), recurring)
     assert not decision.restart and decision.status is IncidentStatus.OPEN
     assert "a restart only hides it" in decision.reason
+
+
+# -- with a person's approval (healer/approvals.py) -------------------------------------
+
+
+def test_an_approval_lifts_the_recurrence_hold_the_person_was_shown() -> None:
+    recurring = Surroundings(recurring="seen 4 times before in 7 days")
+    holding = replace(SETTINGS, recurrence_hold=True)
+    decision = decide(alert(), facts(), FRESH, holding, Advice(), recurring, approved=True)
+    assert decision.restart
+    assert decision.reason.startswith("approved restart: ")
+
+
+def test_an_approval_never_restarts_a_dependent_whose_provider_is_down() -> None:
+    decision = decide(
+        alert(), facts(), FRESH, SETTINGS, Advice(), Surroundings("prod-db-01"), approved=True
+    )
+    assert not decision.restart and decision.status is IncidentStatus.OPEN
+    assert "prod-db-01, which prod-web-01 depends on, is not healthy" in decision.reason
+    assert decision.reason.endswith("(a restart was approved; an approval does not lift this)")
+
+
+@given(inputs, surroundings, st.booleans())
+def test_property_an_approval_with_surroundings_restarts_only_where_it_would_without_them(
+    case: dict[str, object], around: Surroundings, hold: bool
+) -> None:
+    """Of what dependencies and memory add, an approval takes back only the recurrence
+    hold: with a provider down it never restarts; otherwise it restarts exactly when an
+    approval without them would."""
+    alone, approved = decisions(case, around, hold, approved=True)
+    if around.provider_down:
+        assert not approved.restart  # type: ignore[attr-defined]
+    else:
+        assert approved.restart == alone.restart  # type: ignore[attr-defined]
