@@ -1,6 +1,7 @@
 """A person's approval in the pure policy: it lifts check mode and the diagnosis' hold,
 and nothing else — checked one rule at a time, over sampled inputs, and over the whole
-discrete input space."""
+discrete input space. (With dependencies and memory, it also lifts the recurrence hold:
+tests/healer/test_policy_surroundings.py.)"""
 
 from __future__ import annotations
 
