@@ -42,7 +42,7 @@ from healer.errors import DockerActionError, DockerUnavailableError, HealerError
 from healer.evidence import gather
 from healer.hosts import quarantine_key
 from healer.metrics import HealerMetrics
-from healer.model import Alert, Decision, Dependent, Incident, IncidentStatus
+from healer.model import Alert, Category, Decision, Dependent, Incident, IncidentStatus
 from healer.policy import Advice, PolicySettings, decide
 from healer.redactor import Redactor
 from healer.store import Store
@@ -269,7 +269,12 @@ class Cascade:
             redactor=self._redactor,
         )
         rules = classify(evidence)
-        advice = Advice(rules_restart_safe=rules.restart_safe)
+        # A dependent is looked at only while its provider is running and healthy: a
+        # dependent that failed to reach a dependency (its name gone from DNS, refused
+        # connections) failed because of it, and a restart is what fixes that now.
+        advice = Advice(
+            rules_restart_safe=rules.restart_safe or rules.category is Category.DEPENDENCY
+        )
         actions = store.member_actions(incident.id, name)
         for action in actions:
             if action.result == "pending":  # the healer died mid-restart: never repeated blindly
