@@ -121,10 +121,10 @@ def test_compose_force_recreate_of_a_managed_service_is_not_healed(
         c.wait_scraped(name)
         with recording(docker_api) as events:
             compose("up", "-d", "--force-recreate")
-            replacement = docker_api.containers.get(name)
+            short_id = str(docker_api.containers.get(name).id)[:12]
             wait_until(
                 lambda: c.stack.query(
-                    f'docker_container_info{{container="{name}",id="{replacement.id[:12]}"}}'
+                    f'docker_container_info{{container="{name}",id="{short_id}"}}'
                 ),
                 timeout=20,
                 what="Prometheus to see the replacement",
