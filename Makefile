@@ -23,7 +23,7 @@ format:
 	$(VENV)/bin/ruff check --fix .
 
 # Benchmarks print figures (they are not tests); run them on a quiet machine.
-BENCHES ?= exporter_scrape webhook_intake slow_clients heal_latency time_to_heal diagnosis diagnosis_faults llm_diagnosis llm_eval fleet
+BENCHES ?= exporter_scrape webhook_intake slow_clients heal_latency time_to_heal vs_autoheal diagnosis diagnosis_faults llm_diagnosis llm_eval fleet
 bench: testbed
 	@for b in $(BENCHES); do echo "== bench.$$b"; $(PY) -m bench.$$b || exit 1; done
 

@@ -5,10 +5,13 @@
 One run, on the local Docker daemon, real parts throughout: the exporter and
 the healer (waitress) as processes, Prometheus and Alertmanager with the
 project's own rules and routing rewritten to loopback, email to a loopback
-SMTP server. For each profile, a managed container is stopped (`docker stop
--t 0`) and the clock runs until the healer has restarted and verified it:
+SMTP server. For each profile, a managed container crashes (its process exits 3
+on a signal sent from inside it, not through Docker's API: a die nothing asked
+for, which the rules act on at once; a `docker stop` is an operation they hold
+for 8s, see README "Alerts") and the clock runs until the healer has restarted
+and verified it:
 
-  exporter   stop → the exporter publishes state="exited"
+  exporter   crash → the exporter publishes state="exited"
   scrape     → Prometheus has scraped it
   rule for:  → the ContainerDown alert is firing
   alertmgr   → the healer received the webhook (incident opened)
@@ -49,6 +52,8 @@ from testbed.scrape import scrape, value
 from testbed.smtp import SmtpServer
 
 VERIFY_WINDOW = {"fast": "2", "shipped": "10"}
+# Exits 3 when signalled from inside: a crash, with no Docker kill event.
+CRASH_ON_USR1 = "trap 'exit 3' USR1; while :; do sleep 0.05; done"
 STAGES = (
     "exporter",
     "scrape",
@@ -132,15 +137,18 @@ def heal_once(
     factory: ContainerFactory, label: str, metrics: str, healer: str, prom: PromStack
 ) -> Run:
     key, val = label.split("=")
-    c = factory.run(["sleep", "100000"], labels={key: val})
+    c = factory.run(["sh", "-c", CRASH_ON_USR1], labels={key: val})
+    created = time.monotonic()
     name = c.name
     poll(
         lambda: prom.query(f'docker_container_state{{container="{name}",state="running"}} == 1'),
         "Prometheus to see it running",
         interval=0.1,
     )
+    # Its creation is an operation the rules hold alerts for 8s after: crash past it.
+    time.sleep(max(0.0, created + 9 - time.monotonic()))
     stop = time.time()
-    c.stop(timeout=0)
+    c.exec_run(["kill", "-USR1", "1"], detach=True)
     exported = poll(
         lambda: (
             value(scrape(metrics), "docker_container_state", {"container": name, "state": "exited"})
@@ -268,7 +276,7 @@ def print_report(results: dict[str, list[Run]], recover: list[float], start: lis
         )
         print(f"{stage:<18}{cells}")
     print("-" * len(header))
-    for label, attr in (("stop→restart", "to_restart"), ("stop→verified", "to_verified")):
+    for label, attr in (("crash→restart", "to_restart"), ("crash→verified", "to_verified")):
         cells = "".join(
             f"{median([getattr(r, attr) for r in runs]):>18.2f}" for runs in results.values()
         )
@@ -296,10 +304,10 @@ def print_report(results: dict[str, list[Run]], recover: list[float], start: lis
         )
         print("\nTargets (fast profile):")
         for ok, text in (
-            (to_restart <= 10, f"stop→restart issued {to_restart:.2f}s ≤ 10s"),
+            (to_restart <= 10, f"crash→restart issued {to_restart:.2f}s ≤ 10s"),
             (
                 to_verified <= 10 + window,
-                f"stop→verified {to_verified:.2f}s ≤ 10s + {window:g}s window",
+                f"crash→verified {to_verified:.2f}s ≤ 10s + {window:g}s window",
             ),
             (share <= 1.0, f"healer's own share {share:.2f}s ≤ 1s"),
         ):

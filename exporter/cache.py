@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from exporter.oom import OomMark, apply_mark, mark_run
+from exporter.operations import NONE, Operation, advance
 from fleet.facts import ContainerFacts
 
 
@@ -33,11 +34,15 @@ class Entry:
     usage: Usage | None = None
     # Set by an `oom` event; keeps the run OOM-killed whatever a later inspect says.
     oom_mark: OomMark | None = None
+    # The last stop, restart or recreation someone asked for (exporter/operations.py).
+    operation: Operation = NONE
 
-    def count_event(self, event: str) -> Entry:
+    def count_event(self, event: str, at: float | None = None) -> Entry:
+        """Count `event`; with its time `at`, also advance the operation it may be part of."""
         counts = dict(self.events)
         counts[event] = counts.get(event, 0) + 1
-        return replace(self, events=tuple(sorted(counts.items())))
+        operation = self.operation if at is None else advance(self.operation, event, at)
+        return replace(self, events=tuple(sorted(counts.items())), operation=operation)
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,11 @@ class ContainerCache:
         critical: bool,
         managed_value: str,
         event: str | None = None,
+        at: float | None = None,
     ) -> None:
-        """Store a container's facts; `event` is counted in the same step, so a scrape
-        never sees the new state without the event that caused it.
+        """Store a container's facts; `event` (seen at Unix time `at`) is counted in the
+        same step, so a scrape never sees the new state without the event that caused it,
+        nor a container an operation left down without that operation.
 
         `oom_killed` is stored as published (exporter/oom.py): true for an ended run that
         an `oom` event marked even if Docker's facts say otherwise, false for a live run."""
@@ -107,19 +114,20 @@ class ContainerCache:
                 events=old.events if old else (),
                 usage=usage,
                 oom_mark=mark,
+                operation=old.operation if old else NONE,
             )
             if event is not None:
-                entry = entry.count_event(event)
+                entry = entry.count_event(event, at)
                 self._self = replace(self._self, events_received=self._self.events_received + 1)
             self._entries[facts.id] = entry
             self._version += 1
 
-    def count_event(self, container_id: str, event: str) -> None:
+    def count_event(self, container_id: str, event: str, at: float | None = None) -> None:
         with self._lock:
             self._self = replace(self._self, events_received=self._self.events_received + 1)
             entry = self._entries.get(container_id)
             if entry is not None:
-                self._entries[container_id] = entry.count_event(event)
+                self._entries[container_id] = entry.count_event(event, at)
             self._version += 1
 
     def mark_oom(self, container_id: str) -> None:

@@ -26,6 +26,7 @@ from prometheus_client.utils import floatToGoString
 
 from exporter.cache import ContainerCache, Entry, SelfState, Usage
 from exporter.families import CONTAINER_FAMILIES, Family, Sample, self_families
+from exporter.operations import Operation
 from fleet.facts import ContainerFacts
 
 # The library's own number formatting (Go-style floats, +Inf, NaN); it has no type hints.
@@ -144,6 +145,7 @@ class _Static(NamedTuple):
     events: tuple[tuple[str, int], ...]
     critical: bool
     managed_value: str
+    operation: Operation
     lines: tuple[str, ...]  # indexed like STATIC_FAMILIES
 
     def current(self, entry: Entry) -> bool:
@@ -152,6 +154,7 @@ class _Static(NamedTuple):
             and self.events is entry.events
             and self.critical == entry.critical
             and self.managed_value == entry.managed_value
+            and self.operation == entry.operation
         )
 
 
@@ -186,6 +189,7 @@ class IncrementalRenderer:
                     entry.events,
                     entry.critical,
                     entry.managed_value,
+                    entry.operation,
                     _lines_of(self._static_formats, entry),
                 )
             static[cid] = kept

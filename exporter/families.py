@@ -188,6 +188,14 @@ CONTAINER_FAMILIES: tuple[Family, ...] = (
         value=lambda e: e.facts.finished_at,
     ),
     Family(
+        "docker_container_last_operation_timestamp_seconds",
+        "gauge",
+        "Unix time of the last event of an operation someone asked for: kill (every stop "
+        "and restart begins with one), stop, create, rename, and the die that ends a "
+        "requested stop. A crash has none. Absent until the exporter has seen one.",
+        value=lambda e: e.operation.at,
+    ),
+    Family(
         "docker_container_cpu_usage_seconds_total",
         "counter",
         "CPU time consumed by a running container. Sampled in the background with one-shot "

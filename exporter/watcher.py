@@ -108,8 +108,10 @@ class DockerWatcher:
         self._cache.remove_many(before - seen)
         self._cache.mark_synced(self._clock())
 
-    def _refresh(self, container_id: str, event: str | None = None) -> bool:
-        """Inspect one container into the cache (counting `event` with it);
+    def _refresh(
+        self, container_id: str, event: str | None = None, at: float | None = None
+    ) -> bool:
+        """Inspect one container into the cache (counting `event`, seen at `at`, with it);
         False when it is gone or not managed."""
         with self._write_lock:
             facts = self._docker.inspect(container_id)
@@ -121,10 +123,11 @@ class DockerWatcher:
                 critical=is_critical(facts.name, facts.labels, self._critical),
                 managed_value=facts.labels.get(self._selector.key, ""),
                 event=event,
+                at=at,
             )
             return True
 
-    def _publish_exit(self, container_id: str, event: Mapping[str, Any]) -> bool:
+    def _publish_exit(self, container_id: str, event: Mapping[str, Any], at: float) -> bool:
         """Show a `die` at once from the event itself; the inspect that follows fills in
         the rest. The daemon holds the container while it cleans up after an exit, so
         that inspect can take a hundred milliseconds the alert does not need to wait for."""
@@ -136,13 +139,13 @@ class DockerWatcher:
             entry = self._cache.get(container_id)
             if entry is None:
                 return False
-            nanos = event.get("timeNano")
-            finished = int(nanos) / 1e9 if nanos else entry.facts.finished_at
+            finished = at if event.get("timeNano") else entry.facts.finished_at
             self._cache.upsert(
                 replace(entry.facts, state="exited", exit_code=int(code), finished_at=finished),
                 critical=entry.critical,
                 managed_value=entry.managed_value,
                 event="die",
+                at=at,
             )
         return True
 
@@ -159,22 +162,32 @@ class DockerWatcher:
             self._cache.remove(cid)  # its series vanish with it, counters included
             return
         label = event_label(action)
+        at = self._event_time(event)
         if action in EVENT_ONLY:
             if action == "oom":
                 # The event marks the run: inspect's OOMKilled can miss it (exporter/oom.py).
                 self._cache.mark_oom(cid)
             else:
-                self._cache.count_event(cid, label)
+                self._cache.count_event(cid, label, at)
             return
-        counted = action == "die" and self._publish_exit(cid, event)
+        counted = action == "die" and self._publish_exit(cid, event, at)
         try:
-            found = self._refresh(cid, event=None if counted else label)
+            found = self._refresh(cid, event=None if counted else label, at=at)
         except ExporterError as exc:
             log.warning("inspect after %s event of %s failed: %s", action, cid[:12], exc)
             self._cache.count_error("inspect")
             found = False
         if not found and not counted:
-            self._cache.count_event(cid, label)
+            self._cache.count_event(cid, label, at)
+
+    def _event_time(self, event: Mapping[str, Any]) -> float:
+        """When the daemon saw the event (its own clock, as the other timestamps we
+        publish); our clock if the event does not say."""
+        nanos = event.get("timeNano")
+        if nanos:
+            return int(nanos) / 1e9
+        seconds = event.get("time")
+        return float(seconds) if seconds else self._clock()
 
     def _events_loop(self) -> None:
         backoff = 0.5

@@ -33,6 +33,15 @@ class EventRecorder:
                 and (container_id is None or e.get("id") == container_id)
             )
 
+    def times(self, action: str, container_id: str) -> list[float]:
+        """When the daemon sent each `action` event of a container (Unix seconds, its clock)."""
+        with self._lock:
+            return [
+                int(e["timeNano"]) / 1e9
+                for e in self.events
+                if e.get("Action") == action and e.get("id") == container_id
+            ]
+
     def actions(self, container_id: str) -> list[str]:
         with self._lock:
             return [str(e.get("Action")) for e in self.events if e.get("id") == container_id]

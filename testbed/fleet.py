@@ -292,7 +292,7 @@ def running_fleet(
             source=FLEET_DIR / "prometheus.yml",
             rules_dir=REPO / "prometheus",
         )
-        prometheus = start_prometheus(prom_config, workdir, port=prom_port)
+        prometheus = start_prometheus(prom_config, workdir, port=prom_port, resend_delay="1s")
         stop.callback(prometheus.stop)
         stack = PromStack(prometheus, managers[0], workdir, peers=managers[1:])
         stack.wait_for_alertmanager()

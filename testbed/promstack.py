@@ -63,6 +63,8 @@ class Profile:
     group_interval: str | None = None
     repeat_interval: str | None = None
     for_scale: float | None = None
+    # Prometheus's --rules.alert.resend-delay; None: the one docker-compose.yml ships.
+    resend_delay: str | None = None
 
 
 SHIPPED = Profile()
@@ -74,7 +76,21 @@ FAST = Profile(
     group_wait="1s",
     group_interval="1s",
     for_scale=0.1,
+    resend_delay="1s",
 )
+
+COMPOSE_FILE = REPO / "docker-compose.yml"
+
+
+def shipped_prometheus_flag(name: str, compose_file: Path = COMPOSE_FILE) -> str | None:
+    """The value of `--name=...` in the Prometheus service's command in docker-compose.yml,
+    so tests and benches run Prometheus with the flags the product ships."""
+    command = _load(compose_file)["services"]["prometheus"].get("command") or []
+    for arg in command:
+        flag, sep, value = str(arg).partition("=")
+        if sep and flag == f"--{name}":
+            return value
+    return None
 
 
 # -- durations -------------------------------------------------------------------
@@ -344,8 +360,11 @@ def start_alertmanager(
     )
 
 
-def start_prometheus(config: Path, workdir: Path, *, port: int | None = None) -> Service:
-    """Prometheus on 127.0.0.1 with a fresh TSDB under `workdir`; ready when it answers."""
+def start_prometheus(
+    config: Path, workdir: Path, *, port: int | None = None, resend_delay: str | None = None
+) -> Service:
+    """Prometheus on 127.0.0.1 with a fresh TSDB under `workdir`; ready when it answers.
+    `resend_delay` defaults to the one docker-compose.yml ships."""
     port = port or free_port()
     data = workdir / "prometheus-data"
     data.mkdir(parents=True, exist_ok=True)
@@ -354,9 +373,9 @@ def start_prometheus(config: Path, workdir: Path, *, port: int | None = None) ->
         f"--config.file={config}",
         f"--web.listen-address=127.0.0.1:{port}",
         f"--storage.tsdb.path={data}",
-        # The default (1m) would hold back the re-send of an alert whose first
-        # send was dropped because Alertmanager was not discovered yet.
-        "--rules.alert.resend-delay=1s",
+        # Prometheus's default (1m) would hold back the re-send of an alert whose
+        # first send was dropped because Alertmanager was not discovered yet.
+        f"--rules.alert.resend-delay={resend_delay or _shipped_resend_delay()}",
     ]
     return start_service(
         "prometheus",
@@ -365,6 +384,13 @@ def start_prometheus(config: Path, workdir: Path, *, port: int | None = None) ->
         log_dir=workdir,
         ready_url=f"http://127.0.0.1:{port}/-/ready",
     )
+
+
+def _shipped_resend_delay() -> str:
+    found = shipped_prometheus_flag("rules.alert.resend-delay")
+    if found is None:
+        raise ValueError(f"no --rules.alert.resend-delay in {COMPOSE_FILE}'s prometheus command")
+    return found
 
 
 @dataclass
@@ -460,7 +486,9 @@ def prom_stack(
     )
     alertmanager = start_alertmanager(am_config, workdir, port=am_port)
     try:
-        prometheus = start_prometheus(prom_config, workdir, port=prom_port)
+        prometheus = start_prometheus(
+            prom_config, workdir, port=prom_port, resend_delay=profile.resend_delay
+        )
     except BaseException:
         alertmanager.stop()
         raise

@@ -30,8 +30,9 @@ from testbed.promstack import FAST, SHIPPED, PromStack, prom_stack
 
 PROFILE_NAME = os.environ.get("ITOPS_ALERT_PROFILE", "fast")
 PROFILE = SHIPPED if PROFILE_NAME == "shipped" else FAST
-# Long enough for the shipped profile's worst case (scrape 10s + eval 10s + for
-# 20s + group_wait 5s, resolved after up to group_interval 30s) with room to spare.
+# Long enough for the shipped profile's worst case (scrape 1s + eval 1s + the 8s
+# hold after a kill + for 2s + group_wait 0s, resolved after up to group_interval
+# 30s) with room to spare.
 DELIVERY_TIMEOUT = 90.0 if PROFILE is SHIPPED else 30.0
 # How long "nothing else arrives" is watched: several evaluation and group intervals.
 QUIET_PERIOD = 25.0 if PROFILE is SHIPPED else 4.0

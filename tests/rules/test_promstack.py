@@ -9,6 +9,7 @@ import yaml
 
 from testbed.promstack import (
     FAST,
+    SHIPPED,
     Profile,
     amtool,
     format_duration,
@@ -16,6 +17,7 @@ from testbed.promstack import (
     promtool,
     render_alertmanager,
     render_prometheus,
+    shipped_prometheus_flag,
     tool_output,
 )
 
@@ -62,7 +64,7 @@ def test_fast_profile_rewrites_targets_intervals_and_for_durations(tmp_path: Pat
     for rule_file in config["rule_files"]:
         for group in yaml.safe_load(Path(rule_file).read_text())["groups"]:
             fors.update({r["alert"]: r["for"] for r in group["rules"] if "alert" in r})
-    assert fors["ContainerDown"] == "2s"
+    assert fors["ContainerDown"] == "200ms"
     assert fors["ContainerHighCpu"] == "90s"
     assert fors["ContainerOOMKilled"] == "0s"
 
@@ -87,9 +89,19 @@ def test_rewritten_alertmanager_posts_to_the_test_webhook_with_the_test_token(
 
 def test_shipped_profile_keeps_the_shipped_timings(tmp_path: Path) -> None:
     prom, am = _render_both(tmp_path, Profile())
-    assert yaml.safe_load(prom.read_text())["global"]["scrape_interval"] == "10s"
+    config = yaml.safe_load(prom.read_text())
+    assert config["global"]["scrape_interval"] == "10s"
+    assert config["global"]["evaluation_interval"] == "1s"
+    (exporter,) = [job for job in config["scrape_configs"] if job["job_name"] == "exporter"]
+    assert exporter["scrape_interval"] == "1s"
     route = yaml.safe_load(am.read_text())["route"]
-    assert route["routes"][0]["group_wait"] == "5s"
+    assert route["routes"][0]["group_wait"] == "0s"
+
+
+def test_tests_run_prometheus_with_the_resend_delay_docker_compose_ships() -> None:
+    assert shipped_prometheus_flag("rules.alert.resend-delay") == "2s"
+    assert SHIPPED.resend_delay is None  # None means: the one docker-compose.yml ships
+    assert FAST.resend_delay == "1s"
 
 
 def test_naming_a_scrape_job_that_does_not_exist_is_an_error(tmp_path: Path) -> None:

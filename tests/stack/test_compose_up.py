@@ -4,8 +4,9 @@ The shipped docker-compose.yml with testbed/compose.override.yml (local stand-in
 official images, no fixed container names or host ports, the agent scoped to this
 project's sample services: see that file), and a .env made as the README says: a copy of
 .env.example, unchanged for check mode, then `HEALER_MODE=heal` and `up -d` again. The
-shipped timings throughout (10 s scrapes, `for: 20s`, `group_wait: 5s`, a 10 s stability
-window), so the figures printed here are what a user sees. Run with `-s` to read them.
+shipped timings throughout (1 s exporter scrapes and evaluations, the 8 s hold after a
+`docker stop`, `for: 2s`, `group_wait: 0s`, a 10 s stability window), so the figures
+printed here are what a user sees. Run with `-s` to read them.
 
 The tests run in order on one stack; each leaves it as it found it.
 """
