@@ -17,7 +17,6 @@ from dataclasses import replace
 
 import pytest
 import requests
-from waitress import wasyncore
 
 from fleet.wsgi_server import DeadlineServer, Limits
 from healer.serve import LIMITS, make_server
@@ -121,15 +120,17 @@ def serving(make_healer: HealerFactory, limits: Limits = SHORT) -> Iterator[Dead
     """The real healer app under the real server in this process, with SHORT timeouts."""
     healer = make_healer(HEALER_LISTEN=f"127.0.0.1:{free_port()}")
     server = make_server(healer.config, healer.app, limits)
-    loop = threading.Thread(target=server.run, daemon=True)
+    loop = threading.Thread(target=server.serve_forever, daemon=True)
     loop.start()
     try:
         yield server
     finally:
-        # Sockets are closed in the loop's own thread; the loop ends when none is left.
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        # The product's own stop: the loop ends, then its sockets are closed here, with
+        # no thread left polling them.
+        server.shutdown()
         loop.join(GENEROUS_S)
-        server.task_dispatcher.shutdown()
+        assert not loop.is_alive(), "the server's loop did not stop"
+        server.server_close()
 
 
 def closed_by_server(sock: socket.socket, *, trickle: bool, within: float) -> bool:
