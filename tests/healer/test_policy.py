@@ -246,7 +246,10 @@ inputs = st.fixed_dictionaries(
 )
 
 
-def run(case: dict[str, object]) -> tuple[bool, dict[str, object]]:
+def case_inputs(
+    case: dict[str, object],
+) -> tuple[Alert, ContainerFacts | None, History, PolicySettings, Advice]:
+    """decide()'s inputs for one case of `inputs` (shared by the policy's other tests)."""
     live = (
         facts(state=case["state"], health_status=case["health"], labels=case["labels"])
         if case["exists"]
@@ -263,7 +266,11 @@ def run(case: dict[str, object]) -> tuple[bool, dict[str, object]]:
     the_alert = alert(
         str(case["alertname"]), action=str(case["action"]), container=str(case["named"])
     )
-    return decide(the_alert, live, history, settings, advice).restart, case
+    return the_alert, live, history, settings, advice
+
+
+def run(case: dict[str, object]) -> tuple[bool, dict[str, object]]:
+    return decide(*case_inputs(case)).restart, case
 
 
 @given(inputs)

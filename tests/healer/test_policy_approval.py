@@ -12,8 +12,8 @@ from hypothesis import given
 
 from fleet.facts import STATES
 from healer.model import Decision, IncidentStatus, Mode
-from healer.policy import Advice, History, decide
-from tests.healer.test_policy import FRESH, SETTINGS, alert, facts, inputs
+from healer.policy import Advice, decide
+from tests.healer.test_policy import FRESH, SETTINGS, alert, case_inputs, facts, inputs
 
 CHECK = replace(SETTINGS, mode=Mode.CHECK)
 WONT_HELP = Advice(rules_restart_safe=False)
@@ -21,22 +21,7 @@ WONT_HELP = Advice(rules_restart_safe=False)
 
 def both(case: dict[str, object]) -> tuple[Decision, Decision]:
     """(without, with) an approval, for one case of tests/healer/test_policy.py's inputs."""
-    live = (
-        facts(state=case["state"], health_status=case["health"], labels=case["labels"])
-        if case["exists"]
-        else None
-    )
-    history = History(
-        restarts_in_window=int(case["window"]),  # type: ignore[call-overload]
-        attempts_this_incident=int(case["attempts"]),  # type: ignore[call-overload]
-        quarantined=bool(case["quarantined"]),
-        failed_at=150.0 if case["failed_recently"] else None,
-    )
-    settings = replace(SETTINGS, mode=Mode(str(case["mode"])), llm_can_veto=bool(case["veto"]))
-    advice = Advice(bool(case["rules_safe"]), case["llm_safe"])  # type: ignore[arg-type]
-    the_alert = alert(
-        str(case["alertname"]), action=str(case["action"]), container=str(case["named"])
-    )
+    the_alert, live, history, settings, advice = case_inputs(case)
     return (
         decide(the_alert, live, history, settings, advice),
         decide(the_alert, live, history, settings, advice, approved=True),

@@ -9,9 +9,9 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healer.model import IncidentStatus, Mode
-from healer.policy import Advice, History, Surroundings, decide
-from tests.healer.test_policy import FRESH, SETTINGS, alert, facts, inputs
+from healer.model import IncidentStatus
+from healer.policy import Advice, Surroundings, decide
+from tests.healer.test_policy import FRESH, SETTINGS, alert, case_inputs, facts, inputs
 
 surroundings = st.builds(
     Surroundings,
@@ -24,27 +24,8 @@ def decisions(
     case: dict[str, object], around: Surroundings, hold: bool, *, approved: bool = False
 ) -> tuple[object, ...]:
     """(without, with) the surroundings, both approved by a person when `approved`."""
-    live = (
-        facts(state=case["state"], health_status=case["health"], labels=case["labels"])
-        if case["exists"]
-        else None
-    )
-    history = History(
-        restarts_in_window=int(case["window"]),  # type: ignore[call-overload]
-        attempts_this_incident=int(case["attempts"]),  # type: ignore[call-overload]
-        quarantined=bool(case["quarantined"]),
-        failed_at=150.0 if case["failed_recently"] else None,
-    )
-    settings = replace(
-        SETTINGS,
-        mode=Mode(str(case["mode"])),
-        llm_can_veto=bool(case["veto"]),
-        recurrence_hold=hold,
-    )
-    advice = Advice(bool(case["rules_safe"]), case["llm_safe"])  # type: ignore[arg-type]
-    the_alert = alert(
-        str(case["alertname"]), action=str(case["action"]), container=str(case["named"])
-    )
+    the_alert, live, history, settings, advice = case_inputs(case)
+    settings = replace(settings, recurrence_hold=hold)
     without = decide(the_alert, live, history, settings, advice, Surroundings(), approved=approved)
     with_them = decide(the_alert, live, history, settings, advice, around, approved=approved)
     return without, with_them
