@@ -2,9 +2,10 @@
 
 Rooms (intake, incidents, reads, queue, quarantine, the outbox's rows) write
 their SQL once, in the portable subset SQLite and PostgreSQL share (`?`
-placeholders or `:name` ones, `ON CONFLICT DO NOTHING`, `RETURNING id`), and
-read rows by column name. An engine (sqlite_db.py, postgres_db.py) supplies
-transactions, reads and the one error boundary: its errors leave as StoreError.
+placeholders or `:name` ones, `ON CONFLICT DO NOTHING`), ask for a new row's
+id through `_insert`, and read rows by column name. An engine (sqlite_db.py,
+postgres_db.py) supplies transactions, reads and the one error boundary: its
+errors leave as StoreError.
 Write transactions are serialized, one at a time across every process that
 shares the store, so each room's read-then-write steps need no further locking.
 """
@@ -55,6 +56,12 @@ class Database:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def _insert(self, db: Tx, sql: str, params: Params = ()) -> int | None:
+        """Run one INSERT in `db`: the new row's id, or None when ON CONFLICT DO NOTHING
+        skipped it. Portable: `RETURNING id` (SQLite's engine reads the rowid instead)."""
+        row = db.execute(f"{sql} RETURNING id", params).fetchone()
+        return None if row is None else int(row["id"])
 
     def check_writable(self, now: float) -> None:
         """Raise StoreError unless a transaction commits now (the /healthz probe)."""

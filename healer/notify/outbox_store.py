@@ -46,10 +46,11 @@ class OutboxRecords(Database):
     ) -> int | None:
         """Queue a notification once per dedupe key; None when it was queued already."""
         with self._tx() as db:
-            cursor = db.execute(
+            return self._insert(
+                db,
                 "INSERT INTO outbox (incident_id, kind, channel, dedupe_key, created_at,"
                 " next_attempt_at, payload, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING RETURNING id",
+                " ON CONFLICT DO NOTHING",
                 (
                     incident_id,
                     kind,
@@ -61,8 +62,6 @@ class OutboxRecords(Database):
                     (payload.get("view") or {}).get("opened_epoch", now),
                 ),
             )
-            row = cursor.fetchone()
-            return None if row is None else int(row["id"])
 
     def outbox_claim(self, item_id: int, sender: str, until: float, now: float) -> bool:
         """Hold a pending item for `sender` until `until`; False when another holds it."""
@@ -157,16 +156,15 @@ class OutboxRecords(Database):
         marks = ",".join("?" * len(member_ids))
         try:
             with self._tx() as db:
-                cursor = db.execute(
+                digest_id = self._insert(
+                    db,
                     "INSERT INTO outbox (incident_id, kind, channel, dedupe_key,"
                     " created_at, next_attempt_at, payload) VALUES (NULL, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT DO NOTHING RETURNING id",
+                    " ON CONFLICT DO NOTHING",
                     (kind, channel, dedupe_key, now, now, json.dumps(payload)),
                 )
-                created = cursor.fetchone()
-                if created is None:
+                if digest_id is None:
                     return None
-                digest_id = int(created["id"])
                 changed = db.execute(
                     "UPDATE outbox SET status = 'grouped', digest_id = ?"  # noqa: S608 - marks
                     f" WHERE status = 'pending' AND id IN ({marks})",

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from healer.database import Row, Tx
+from healer.errors import StoreError
 from healer.model import Alert, Mode
 from healer.store.incidents import IncidentRecords
 from healer.store.members import join_alert, wake_held_dependents
@@ -99,10 +100,11 @@ class IntakeRecords(IncidentRecords):
                 if lead is not None:
                     attached.append(lead)
                     continue
-                cursor = db.execute(
+                new_id = self._insert(
+                    db,
                     "INSERT INTO incidents (container, alertname, fingerprint, starts_at, status,"
                     " mode, stage, opened_at, alert, updated_at, owner, lease_until, host)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING id",
+                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
                     (
                         alert.container,
                         alert.alertname,
@@ -118,7 +120,9 @@ class IntakeRecords(IncidentRecords):
                         host,
                     ),
                 )
-                incident_id = int(cursor.fetchone()["id"])
+                if new_id is None:  # no conflict clause: an INSERT always adds its row
+                    raise StoreError("store cannot write: the incident was not inserted")
+                incident_id = new_id
                 self._step(db, incident_id, now, "intake", f"{alert.alertname} firing")
                 created.append(incident_id)
         return IngestResult(
