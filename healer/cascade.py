@@ -187,18 +187,21 @@ class Cascade:
 
     def heal_dependents(
         self, incident: Incident, docker: DockerPort, settings: PolicySettings
-    ) -> None:
+    ) -> bool:
         """Handle every pending dependent of `incident`, then close its membership (a
-        dependent that joined meanwhile is handled before it closes)."""
+        dependent that joined meanwhile is handled before it closes). True when any
+        dependent was handled (the incident as read before is out of date then)."""
         store = self._store
+        handled = False
         while True:
             pending = store.pending_members(incident.id)
             if not pending:
                 held_open = incident.status is IncidentStatus.OPEN
                 until = incident.opened_at + self.settings.window_seconds if held_open else CLOSED
                 if store.close_membership(incident.id, until):
-                    return
+                    return handled
                 continue
+            handled = True
             near = self.look(docker)
             order = {n: i for i, n in enumerate(near.graph.dependents(incident.container))}
             pending.sort(key=lambda m: (order.get(m[0].container, len(order)), m[0].container))

@@ -85,8 +85,11 @@ class IncidentProcessor:
         if self.cascade.enabled and docker is not None and concluded.grouped_into is None:
             # The provider's outcome is settled: now its dependents, before the one email.
             mode = concluded.mode.strictest(self.config.mode)
-            self.cascade.heal_dependents(concluded, docker, replace(self.config.policy, mode=mode))
-            concluded = self._get(incident.id)
+            policy = replace(self.config.policy, mode=mode)
+            if self.cascade.heal_dependents(concluded, docker, policy):
+                # Read again only when dependents were handled (their steps and outcomes
+                # go in the email): with none, nothing the incident shows has changed.
+                concluded = self._get(incident.id)
         decision = concluded.decision
         if decision is None or decision.notify:
             # The first email, or a follow-up in its thread when a held incident was
