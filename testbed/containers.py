@@ -96,7 +96,9 @@ class ContainerFactory:
             all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}
         ):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                container.remove(force=True)
+                # v=True: an image's VOLUME (the healer's /data) leaves an anonymous
+                # volume behind otherwise, one per run.
+                container.remove(force=True, v=True)
 
 
 def health(
